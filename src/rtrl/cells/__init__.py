@@ -1,0 +1,125 @@
+"""Recurrent cells with exact RTRL: the registry and the public contract.
+
+    cell = rtrl.cells.make("rtu-linear", hidden_size=64, gradient="rtrl")
+    params = cell.init(key, input_size)
+    carry = cell.initial_carry(params, batch_size)
+    carry, y = cell.step(params, carry, x, reset)     # x (batch, input_size), reset (batch,) bool
+
+`names()` lists the cells. `make` also accepts a `CellDef` of your own: an element-wise
+recurrence then gets exact RTRL from the generic engine with no hand-derived traces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from rtrl.cells.base import GRADIENTS, Carry, Cell, CellDef, TraceRule, rtrl_transition
+from rtrl.cells.elementwise import ElementwiseRTRL
+from rtrl.cells.dense import DenseRTRL
+from rtrl.cells.elstm import ELSTM
+from rtrl.cells.gru import GRU
+from rtrl.cells.lru import LRU
+from rtrl.cells.lstm import LSTM
+from rtrl.cells.rnn import RNN
+from rtrl.cells.rtu import RTU_LINEAR, RTU_NONLINEAR
+
+__all__ = [
+    "Carry",
+    "Cell",
+    "CellDef",
+    "DenseRTRL",
+    "ElementwiseRTRL",
+    "GRADIENTS",
+    "TRACES",
+    "TraceRule",
+    "definition",
+    "make",
+    "names",
+    "rtrl_transition",
+]
+
+_REGISTRY: dict[str, CellDef] = {d.name: d for d in (RTU_LINEAR, RTU_NONLINEAR, LRU, ELSTM, GRU, LSTM, RNN)}
+
+TRACES = ("hand", "elementwise", "dense")
+DTYPES = ("float32", "float64")
+
+
+def names() -> list[str]:
+    """The names `make` accepts, in a stable order."""
+    return list(_REGISTRY)
+
+
+def definition(name: str) -> CellDef:
+    """The `CellDef` registered under ``name`` (raises with the valid names if unknown)."""
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(f"unknown cell {name!r}; valid cells: {', '.join(_REGISTRY)}.{hint}")
+    return _REGISTRY[name]
+
+
+def make(
+    name: str | CellDef,
+    *,
+    hidden_size: int,
+    gradient: str = "rtrl",
+    dtype: Any = "float32",
+    traces: str | None = None,
+    **options: Any,
+) -> Cell:
+    """Build a cell.
+
+    Args:
+      name: one of `names()`, or a `CellDef`.
+      hidden_size: number of recurrent units (the RTU and LRU count complex units).
+      gradient: "rtrl" (exact real-time gradients through the traces) or "bptt" (the plain
+        differentiable forward, for backprop through time).
+      dtype: "float32" (default) or "float64" (needs ``jax.config.update("jax_enable_x64", True)``).
+      traces: with RTRL, which rule keeps the traces: "hand" (hand-derived, the default where one
+        exists), "elementwise" (the generic engine for element-wise cells) or "dense" (full
+        O(n⁴) Jacobians; the default for the dense cells).
+      **options: the cell's own options (see ``definition(name).options``).
+    """
+    d = name if isinstance(name, CellDef) else definition(name)
+    if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size <= 0:
+        raise ValueError(f"hidden_size must be a positive integer, got {hidden_size!r}.")
+    if gradient not in GRADIENTS:
+        raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}.")
+    dtype = _check_dtype(dtype)
+    valid = [f.name for f in dataclasses.fields(d.options)]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        accepted = ", ".join(valid) if valid else "none"
+        raise ValueError(f"cell {d.name!r} does not take option(s) {', '.join(unknown)}; "
+                         f"its options are: {accepted} (and hidden_size, gradient, dtype, traces).")
+    try:
+        opts = d.options(**options)
+    except TypeError as e:  # a wrongly typed value that the dataclass could not take
+        raise ValueError(f"cell {d.name!r}: bad option value: {e}") from None
+    return dataclasses.replace(
+        Cell(d, hidden_size, gradient, opts, dtype, "dense"), traces=_check_traces(d, traces)
+    )
+
+
+def _check_traces(d: CellDef, traces: str | None) -> str:
+    allowed = [t for t in TRACES if (t != "hand" or d.hand_traces) and (t != "elementwise" or d.elementwise)]
+    if traces is None:
+        return allowed[0]
+    if traces not in allowed:
+        raise ValueError(f"traces={traces!r} is not available for cell {d.name!r}; choose one of {allowed}.")
+    return traces
+
+
+def _check_dtype(dtype: Any):
+    name = jnp.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}.")
+    if name == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("dtype='float64' needs 64-bit mode: call jax.config.update('jax_enable_x64', True) "
+                         "before creating arrays.")
+    return jnp.dtype(name)
