@@ -1,6 +1,10 @@
-"""rtrl: online training of recurrent networks with exact real-time recurrent learning, in JAX."""
+"""rtrl: online training of recurrent networks with exact real-time recurrent learning, in JAX.
 
-from rtrl import cells
+Packages: `rtrl.cells` (cells and their RTRL traces), `rtrl.grad` (RTRL, T-BPTT, the BPTT
+reference), `rtrl.networks` (encoders and recurrent stacks), `rtrl.cost` (FLOPs and memory per step).
+"""
+
+from rtrl import cells, cost, grad, networks
 
 __version__ = "0.1.0"
-__all__ = ["cells", "__version__"]
+__all__ = ["cells", "cost", "grad", "networks", "__version__"]

@@ -46,12 +46,12 @@ def test_reset_zeroes_state_and_traces_before_the_step(name):
     cell = rtrl.cells.make(name, hidden_size=4, gradient="rtrl", dtype="float64")
     params = perturb(cell.init(jax.random.PRNGKey(0), 3), jax.random.PRNGKey(1))
     xs = jax.random.normal(jax.random.PRNGKey(2), (6, 2, 3))
-    carry = cell.initial_carry(params, 2)
-    for t in range(5):
-        carry, _ = cell.step(params, carry, xs[t], jnp.array([t == 0, t == 0]))
+    resets = jnp.zeros((5, 2), bool).at[0].set(True)
+    carry, _ = rtrl.grad.unroll(cell, params, cell.initial_carry(params, 2), xs[:5], resets)
+    step = jax.jit(cell.step)
     # sequence 0 resets, sequence 1 does not
-    after, y = cell.step(params, carry, xs[5], jnp.array([True, False]))
-    fresh, y_fresh = cell.step(params, cell.initial_carry(params, 2), xs[5], jnp.array([False, False]))
+    after, y = step(params, carry, xs[5], jnp.array([True, False]))
+    fresh, y_fresh = step(params, cell.initial_carry(params, 2), xs[5], jnp.array([False, False]))
     for a, b in zip(jax.tree.leaves(after), jax.tree.leaves(fresh)):
         np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(y[0], y_fresh[0])

@@ -57,14 +57,14 @@ def test_incoming_carry_is_a_constant(name):
         carry, y2 = cell.step(p, carry, xs[1], resets[1])
         return test_loss(y1, targets[0]) + test_loss(y2, targets[1])
 
-    g_rtrl = jax.grad(lambda p: two_step_loss(rtrl_cell, p, rtrl_cell.initial_carry(params, 2)))(params)
-    g_bptt = jax.grad(lambda p: two_step_loss(bptt_cell, p, bptt_cell.initial_carry(params, 2)))(params)
+    g_rtrl = jax.jit(jax.grad(lambda p: two_step_loss(rtrl_cell, p, rtrl_cell.initial_carry(params, 2))))(params)
+    g_bptt = jax.jit(jax.grad(lambda p: two_step_loss(bptt_cell, p, bptt_cell.initial_carry(params, 2))))(params)
     assert max(relative_errors(g_rtrl, g_bptt).values()) <= 1e-10
 
     # and the carry's own cotangent is zero
     carry = rtrl_cell.initial_carry(params, 2)
-    carry, _ = rtrl_cell.step(params, carry, xs[0], resets[0])
-    g_carry = jax.grad(lambda c: test_loss(rtrl_cell.step(params, c, xs[1], resets[1])[1], targets[1]))(carry)
+    carry, _ = jax.jit(rtrl_cell.step)(params, carry, xs[0], resets[0])
+    g_carry = jax.jit(jax.grad(lambda c: test_loss(rtrl_cell.step(params, c, xs[1], resets[1])[1], targets[1])))(carry)
     assert all(float(jnp.max(jnp.abs(leaf))) == 0.0 for leaf in jax.tree.leaves(g_carry))
 
 
@@ -77,11 +77,16 @@ def test_input_gets_the_immediate_gradient(name):
     xs, resets = random_sequence(jax.random.PRNGKey(2), 6, 2, 2)
     resets = resets.at[1:].set(False)
     target = jnp.ones((2, rtrl_cell.output_size))
-    carry_r, carry_b = rtrl_cell.initial_carry(params, 2), bptt_cell.initial_carry(params, 2)
-    for t in range(5):  # build up a non-trivial state
-        carry_r, _ = rtrl_cell.step(params, carry_r, xs[t], resets[t])
-        carry_b, _ = bptt_cell.step(params, carry_b, xs[t], resets[t])
-    gx_r = jax.grad(lambda x: test_loss(rtrl_cell.step(params, carry_r, x, resets[5])[1], target))(xs[5])
-    gx_b = jax.grad(lambda x: test_loss(bptt_cell.step(params, carry_b, x, resets[5])[1], target))(xs[5])
+    # build up a non-trivial state over 5 steps, then differentiate step 6 w.r.t. its input
+    carry_r, _ = rtrl.grad.unroll(rtrl_cell, params, rtrl_cell.initial_carry(params, 2), xs[:5], resets[:5])
+    carry_b, _ = rtrl.grad.unroll(bptt_cell, params, bptt_cell.initial_carry(params, 2), xs[:5], resets[:5])
+
+    @jax.jit
+    def input_gradients(carry_r, carry_b, x):
+        gx_r = jax.grad(lambda x: test_loss(rtrl_cell.step(params, carry_r, x, resets[5])[1], target))(x)
+        gx_b = jax.grad(lambda x: test_loss(bptt_cell.step(params, carry_b, x, resets[5])[1], target))(x)
+        return gx_r, gx_b
+
+    gx_r, gx_b = input_gradients(carry_r, carry_b, xs[5])
     assert jnp.allclose(gx_r, gx_b, rtol=1e-12, atol=1e-14)
     assert float(jnp.max(jnp.abs(gx_b))) > 0

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from rtrl.cells.base import CellDef, Params, State
+from rtrl.cells.materialize import materialize
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +90,7 @@ class ELSTMTraceRule:
         z_hat = (1.0 - f) * (1.0 - z**2)
         f_hat = (c_tm1 - z) * f * (1.0 - f)
         jac = f + rec["w_z"] * z_hat + rec["w_f"] * f_hat
+        jac, z_hat, f_hat = materialize(jac, z_hat, f_hat)  # once, not once per input (see materialize)
         jac3, x3 = jac[:, None, :], x_t[:, :, None]
         new = {
             "Z": jac3 * traces["Z"] + z_hat[:, None, :] * x3,

@@ -28,7 +28,8 @@ import jax
 import jax.numpy as jnp
 
 from rtrl.cells.base import CellDef, Params, State
-from rtrl.cells.complex_diagonal import RingOptions, contract, init_ring, polar, rotate
+from rtrl.cells.complex_diagonal import Polar, RingOptions, contract, init_ring, polar, rotate
+from rtrl.cells.materialize import materialize
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,9 +63,14 @@ def init(key: jax.Array, input_size: int, hidden_size: int, options: LRUOptions,
     return params
 
 
+def _coefficients(rec: Params) -> tuple[Polar, jax.Array]:
+    """λ and γ, computed once per step (see `materialize`)."""
+    *lam, gamma = materialize(*polar(rec["nu_log"], rec["theta_log"]), jnp.exp(rec["gamma_log"]))
+    return Polar(*lam), gamma
+
+
 def transition(rec: Params, state_tm1: State, x_t: jax.Array, options: LRUOptions) -> State:
-    lam = polar(rec["nu_log"], rec["theta_log"])
-    gamma = jnp.exp(rec["gamma_log"])
+    lam, gamma = _coefficients(rec)
     r1, r2 = rotate(*state_tm1, lam.g, lam.phi)
     return r1 + gamma * (x_t @ rec["B_re"]), r2 + gamma * (x_t @ rec["B_im"])
 
@@ -96,8 +102,7 @@ class LRUTraceRule:
         return LRUTraces(vec, vec, vec, (jnp.zeros((batch, d, n), dtype),) * 2)
 
     def update(self, rec: Params, state_tm1: State, traces: LRUTraces, x_t: jax.Array):
-        lam = polar(rec["nu_log"], rec["theta_log"])
-        gamma = jnp.exp(rec["gamma_log"])
+        lam, gamma = _coefficients(rec)
         lh1, lh2 = rotate(*state_tm1, lam.g, lam.phi)  # λ h_{t-1}
         u1, u2 = x_t @ rec["B_re"], x_t @ rec["B_im"]
         state_t = (lh1 + gamma * u1, lh2 + gamma * u2)

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 from rtrl.cells.activations import ACTIVATIONS, check_activation
 from rtrl.cells.base import CellDef, Params, State
 from rtrl.cells.complex_diagonal import Polar, RingOptions, contract, init_ring, polar, rotate
+from rtrl.cells.materialize import materialize
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +70,8 @@ class Coefficients(NamedTuple):
 
 def coefficients(rec: Params, eps: float) -> Coefficients:
     lam = polar(rec["nu_log"], rec["theta_log"])
-    return Coefficients(lam, jnp.sqrt(1.0 - lam.r**2 + eps))
+    *lam, gamma = materialize(*lam, jnp.sqrt(1.0 - lam.r**2 + eps))
+    return Coefficients(Polar(*lam), gamma)
 
 
 def _preactivation(rec: Params, state_tm1: State, x_t: jax.Array, eps: float):
@@ -153,7 +155,7 @@ class RTUTraceRule:
         state_t = (act.fn(a[0]), act.fn(a[1]))
         if act.derivative is None:
             return state_t, RTUTraces(nu, theta, w1, w2)
-        f1, f2 = act.derivative(a[0]), act.derivative(a[1])
+        f1, f2 = materialize(act.derivative(a[0]), act.derivative(a[1]))
         d1, d2 = f1[:, None, :], f2[:, None, :]
         traces_t = RTUTraces((f1 * nu[0], f2 * nu[1]), (f1 * theta[0], f2 * theta[1]),
                              (d1 * w1[0], d2 * w1[1]), (d1 * w2[0], d2 * w2[1]))

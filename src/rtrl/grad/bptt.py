@@ -15,14 +15,15 @@ LossFn = Callable[[jax.Array, jax.Array], jax.Array]  # (y_t (B, out), target_t)
 
 
 def bptt_gradient(cell: Cell, params: Params, carry: Carry, xs: jax.Array, resets: jax.Array,
-                  targets: jax.Array, loss_fn: LossFn) -> tuple[jax.Array, Params]:
-    """(L, ∇θ L) for L = Σ_t loss_fn(y_t, targets[t]), through the fully unrolled forward.
+                  targets: jax.Array, loss_fn: LossFn) -> tuple[jax.Array, Params, jax.Array]:
+    """(L, ∇θ L, ys) for L = Σ_t loss_fn(y_t, targets[t]), through the fully unrolled forward.
 
     ``cell`` should have ``gradient="bptt"``: then this is the exact gradient of the sequence loss.
     """
 
     def total(p):
         _, ys = unroll(cell, p, carry, xs, resets)
-        return jnp.sum(jax.vmap(loss_fn)(ys, targets))
+        return jnp.sum(jax.vmap(loss_fn)(ys, targets)), ys
 
-    return jax.value_and_grad(total)(params)
+    (loss, ys), grads = jax.value_and_grad(total, has_aux=True)(params)
+    return loss, grads, ys

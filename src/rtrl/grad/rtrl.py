@@ -15,8 +15,8 @@ from rtrl.grad.bptt import LossFn
 
 
 def rtrl_gradient(cell: Cell, params: Params, carry: Carry, xs: jax.Array, resets: jax.Array,
-                  targets: jax.Array, loss_fn: LossFn) -> tuple[jax.Array, Params]:
-    """(L, Σ_t ∇θ L_t) with L_t = loss_fn(y_t, targets[t]); ``cell`` must have ``gradient="rtrl"``."""
+                  targets: jax.Array, loss_fn: LossFn) -> tuple[jax.Array, Params, jax.Array]:
+    """(L, Σ_t ∇θ L_t, ys) with L_t = loss_fn(y_t, targets[t]); ``cell`` must have ``gradient="rtrl"``."""
     if cell.gradient != "rtrl":
         raise ValueError(f"rtrl_gradient needs a cell made with gradient='rtrl', got {cell.gradient!r}.")
 
@@ -26,12 +26,12 @@ def rtrl_gradient(cell: Cell, params: Params, carry: Carry, xs: jax.Array, reset
 
         def step_loss(p):
             new_carry, y_t = cell.step(p, carry, x_t, reset_t)
-            return loss_fn(y_t, target_t), new_carry
+            return loss_fn(y_t, target_t), (new_carry, y_t)
 
-        (loss_t, carry), grads_t = jax.value_and_grad(step_loss, has_aux=True)(params)
-        return (carry, loss + loss_t, jax.tree.map(jnp.add, grads, grads_t)), None
+        (loss_t, (carry, y_t)), grads_t = jax.value_and_grad(step_loss, has_aux=True)(params)
+        return (carry, loss + loss_t, jax.tree.map(jnp.add, grads, grads_t)), y_t
 
     zero = jnp.zeros((), xs.dtype)
     init = (carry, zero, jax.tree.map(jnp.zeros_like, params))
-    (_, loss, grads), _ = jax.lax.scan(body, init, (xs, resets, targets))
-    return loss, grads
+    (_, loss, grads), ys = jax.lax.scan(body, init, (xs, resets, targets))
+    return loss, grads, ys

@@ -1,0 +1,96 @@
+"""Dense layers as pure functions: the encoder under a recurrent stack, and the heads above it.
+
+A layer is a dict ``{"kernel": (d_in, d_out), "bias": (d_out,)}`` acting on the last axis,
+``x ↦ f(x W + b)``, and an MLP is a list of layers with the activation f after *every* layer
+(a linear output head is a separate single layer applied with `apply_dense`). Parameters are
+plain pytrees, so they go through ``jax.grad``, optax and ``jax.tree.map`` unchanged.
+
+Kernels start orthogonal (semi-orthogonal when d_in ≠ d_out) times ``scale`` and biases at zero,
+the usual PPO initialisation: ``scale = sqrt(2)`` for hidden layers with tanh/relu, and typically
+0.01 for a policy head and 1 for a value head.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+Layer = dict[str, jax.Array]
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"tanh": jnp.tanh, "relu": jax.nn.relu}
+
+
+def check_activation(activation: Any, field: str = "activation") -> str:
+    """Return ``activation`` if it is one of `ACTIVATIONS`; else a ValueError naming ``field``."""
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise ValueError(f"{field} must be one of {sorted(ACTIVATIONS)}, got {activation!r}.")
+    return activation
+
+
+def check_sizes(sizes: Any, field: str = "sizes") -> tuple[int, ...]:
+    """``sizes`` as a tuple of positive ints (may be empty); else a ValueError naming ``field``."""
+    if isinstance(sizes, (int, str)) or not hasattr(sizes, "__iter__"):
+        raise ValueError(f"{field} must be a tuple of positive integers (layer widths), e.g. (64, 64) or (), "
+                         f"got {sizes!r}.")
+    sizes = tuple(sizes)
+    for i, size in enumerate(sizes):
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise ValueError(f"{field}[{i}] must be a positive integer (a layer width), got {size!r}; "
+                             f"{field}={sizes!r}.")
+    return sizes
+
+
+def init_dense(key: jax.Array, input_size: int, output_size: int, dtype: Any, *,
+               scale: float = math.sqrt(2.0)) -> Layer:
+    """One layer: kernel orthogonal × ``scale`` (orthonormal rows or columns, whichever are fewer),
+    bias zero."""
+    for name, value in (("input_size", input_size), ("output_size", output_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    dtype = jnp.dtype(dtype)
+    kernel = jax.nn.initializers.orthogonal(scale)(key, (input_size, output_size), dtype)
+    return {"kernel": kernel, "bias": jnp.zeros((output_size,), dtype)}
+
+
+def init_mlp(key: jax.Array, input_size: int, sizes: tuple[int, ...], dtype: Any, *,
+             scale: float = math.sqrt(2.0)) -> list[Layer]:
+    """Layers of widths ``sizes`` for inputs of size ``input_size`` (``sizes=()`` gives ``[]``).
+
+    Layer i maps sizes[i-1] → sizes[i] (sizes[-1] := input_size); each kernel is orthogonal with
+    gain ``scale``, each bias zero, all in ``dtype``.
+    """
+    sizes = check_sizes(sizes)
+    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size <= 0:
+        raise ValueError(f"input_size must be a positive integer, got {input_size!r}.")
+    keys = jax.random.split(key, max(len(sizes), 1))
+    widths = (input_size,) + sizes
+    return [init_dense(k, d_in, d_out, dtype, scale=scale) for k, d_in, d_out in zip(keys, widths, widths[1:])]
+
+
+def apply_dense(layer: Layer, x: jax.Array) -> jax.Array:
+    """x W + b on the last axis of x (any leading axes), with no activation."""
+    d_in = layer["kernel"].shape[0]
+    if x.shape[-1:] != (d_in,):
+        raise ValueError(f"dense layer: x must have last axis of size {d_in} to match the kernel "
+                         f"{tuple(layer['kernel'].shape)}, got x of shape {tuple(x.shape)}.")
+    return x @ layer["kernel"] + layer["bias"]
+
+
+def apply_mlp(layers: list[Layer], x: jax.Array, activation: str = "tanh") -> jax.Array:
+    """y = f(… f(f(x W₁ + b₁) W₂ + b₂) …) on the last axis of x; ``layers=[]`` returns x unchanged.
+
+    Args:
+      layers: from `init_mlp`.
+      x: (..., input_size).
+      activation: "tanh" or "relu", applied after every layer.
+    Returns:
+      (..., sizes[-1]) (or x itself when there are no layers).
+    """
+    f = ACTIVATIONS[check_activation(activation)]
+    x = jnp.asarray(x)
+    for layer in layers:
+        x = f(apply_dense(layer, x))
+    return x
