@@ -2,6 +2,7 @@
 and the scaling laws it must show."""
 
 import jax
+import jax.numpy as jnp
 import pytest
 
 import rtrl
@@ -54,7 +55,7 @@ def test_rtrl_trace_memory_matches_the_real_carry(name):
     cell = rtrl.cells.make(name, hidden_size=5, gradient="rtrl")
     params = cell.init(jax.random.PRNGKey(0), 3)
     carry = cell.initial_carry(params, 2)
-    floats = sum(a.size for a in jax.tree.leaves(carry))
+    floats = sum(a.size * (2 if jnp.iscomplexobj(a) else 1) for a in jax.tree.leaves(carry))
     assert cost.step_cost(name, hidden_size=5, input_size=3, method="rtrl", batch_size=2).memory == floats
 
 

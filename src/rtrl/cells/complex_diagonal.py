@@ -4,6 +4,10 @@ A complex unit h = h1 + i·h2 with eigenvalue λ = r·e^{iθ} is kept as two rea
 by λ is the rotation (g·a1 − φ·a2, g·a2 + φ·a1) with g = r·cos θ, φ = r·sin θ. Both cells
 parameterise r = exp(−exp(ν_log)) ∈ (0, 1) and θ = exp(θ_log), and initialise r² uniformly on
 [r_min², r_max²] and θ uniformly on [0, max_phase] (Orvieto et al. 2023; Elelimy et al. 2024).
+
+Their RTRL traces are stored as complex arrays (e = e1 + i·e2): the update e' = λe + u is then
+one elementwise operation that XLA does in place, where a pair of real arrays, each update
+reading both, costs a copy of both on every step.
 """
 
 from __future__ import annotations
@@ -40,10 +44,41 @@ def rotate(a1, a2, g, phi):
     return g * a1 - phi * a2, g * a2 + phi * a1
 
 
-def contract(e1, e2, d1, d2) -> jax.Array:
-    """Σ_batch (δ1·e1 + δ2·e2) for traces (B, ..., n) and cotangents (B, n)."""
-    shape = d1.shape[:1] + (1,) * (e1.ndim - 2) + d1.shape[1:]
-    return jnp.sum(e1 * d1.reshape(shape) + e2 * d2.reshape(shape), axis=0)
+def complex_dtype(dtype) -> jnp.dtype:
+    """complex64 for float32 parameters, complex128 for float64."""
+    return jnp.dtype(jnp.complex128) if jnp.dtype(dtype) == jnp.float64 else jnp.dtype(jnp.complex64)
+
+
+def batch_sum(p: jax.Array) -> jax.Array:
+    """Σ over the leading (batch) axis as a pairwise tree of elementwise adds.
+
+    On XLA CPU a reduction over the leading axis of a (B, d, n) array is either a strided scalar
+    loop or is rewritten into a batched dot that is slower still (≈ 600 µs for B = 64, d = 64,
+    n = 192); log2(B) vectorised adds, the first fused with the products, take a fraction of it.
+    """
+    if p.shape[0] == 1:
+        return p.reshape(p.shape[1:])
+    while p.shape[0] > 1:
+        half = p.shape[0] // 2
+        top = p[:half] + p[half:2 * half]
+        if p.shape[0] % 2:
+            top = top.at[0].add(p[-1])
+        p = top
+    return p[0]
+
+
+def unit_broadcast(v: jax.Array, like: jax.Array) -> jax.Array:
+    """(B, n) -> (B, 1, ..., 1, n) broadcastable against a trace of shape (B, ..., n)."""
+    return v.reshape(v.shape[:1] + (1,) * (like.ndim - 2) + v.shape[1:])
+
+
+def contract(trace: jax.Array, delta_conj: jax.Array) -> jax.Array:
+    """Σ_batch e·conj(δ) for a complex trace e (B, ..., n) and conj(δ) = δ1 − i·δ2 (B, n).
+
+    For a real parameter p with ds/dp = e, the gradient Σ (δ1·e1 + δ2·e2) is the real part;
+    for a parameter whose trace is i·e (an imaginary input weight), it is minus the imaginary part.
+    """
+    return batch_sum(trace * unit_broadcast(delta_conj, trace))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,13 +29,9 @@ import jax
 import jax.numpy as jnp
 
 from rtrl.cells.base import Params, State
+from rtrl.cells.complex_diagonal import batch_sum, unit_broadcast
 
 Traces = tuple[dict[str, jax.Array], ...]  # one dict per state component: name -> (B, *θ.shape)
-
-
-def _unit_broadcast(v: jax.Array, like: jax.Array) -> jax.Array:
-    """(B, n) -> (B, 1, ..., 1, n) broadcastable against a trace of shape (B, ..., n)."""
-    return v.reshape(v.shape[:1] + (1,) * (like.ndim - 2) + v.shape[1:])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +61,7 @@ class ElementwiseRTRL:
         immediate = _immediate(self.transition, rec, state_tm1, x_t)
         traces_t = tuple(
             {
-                name: sum(_unit_broadcast(jac[c][cp], e) * traces_tm1[cp][name] for cp in range(k))
+                name: sum(unit_broadcast(jac[c][cp], e) * traces_tm1[cp][name] for cp in range(k))
                 + immediate[c][name]
                 for name, e in traces_tm1[c].items()
             }
@@ -75,7 +71,7 @@ class ElementwiseRTRL:
 
     def contract(self, rec: Params, traces_t: Traces, delta_t: State) -> Params:
         return {
-            name: sum(jnp.sum(_unit_broadcast(d, tr[name]) * tr[name], axis=0) for d, tr in zip(delta_t, traces_t))
+            name: batch_sum(sum(unit_broadcast(d, tr[name]) * tr[name] for d, tr in zip(delta_t, traces_t)))
             for name in rec
         }
 

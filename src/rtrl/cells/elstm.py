@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from rtrl.cells.base import CellDef, Params, State
+from rtrl.cells.complex_diagonal import batch_sum, unit_broadcast
 from rtrl.cells.materialize import materialize
 
 
@@ -104,9 +105,7 @@ class ELSTMTraceRule:
 
     def contract(self, rec: Params, traces: dict, delta: State) -> Params:
         (d,) = delta
-        return {
-            k: jnp.sum(traces[k] * (d[:, None, :] if traces[k].ndim == 3 else d), axis=0) for k in RECURRENT
-        }
+        return {k: batch_sum(traces[k] * unit_broadcast(d, traces[k])) for k in RECURRENT}
 
 
 ELSTM = CellDef(

@@ -7,8 +7,8 @@ normalisation γ = e^{γ_log}:
     h_t = λ⊙h_{t-1} + γ⊙(x_t (B_re + i·B_im))              (complex, B: d×n)
     y_t = Re(h_t C) [+ x_t D] = h_re C_re − h_im C_im [+ x_t D]   (C: n×n complex, D: d×n)
 
-Exact RTRL traces (complex, per batch element; C and D sit outside the recurrence and get
-ordinary backprop):
+Exact RTRL traces (complex arrays, per batch element; C and D sit outside the recurrence and
+get ordinary backprop):
 
     e_ν'   = λ e_ν − e^{ν_log}·(λ h_{t-1})         (∂λ/∂ν_log = −e^{ν_log} λ)
     e_θ'   = λ e_θ + i·θ·(λ h_{t-1})               (∂λ/∂θ_log = i·e^{θ_log} λ)
@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from rtrl.cells.base import CellDef, Params, State
-from rtrl.cells.complex_diagonal import Polar, RingOptions, contract, init_ring, polar, rotate
+from rtrl.cells.complex_diagonal import Polar, RingOptions, complex_dtype, contract, init_ring, polar, rotate
 from rtrl.cells.materialize import materialize
 
 
@@ -82,52 +82,45 @@ def readout(params: Params, state_t: State, x_t: jax.Array, options: LRUOptions)
     return y
 
 
-Pair = tuple[jax.Array, jax.Array]
-
-
 class LRUTraces(NamedTuple):
-    """Complex sensitivities dh/dp per batch element as (real, imaginary) pairs."""
+    """Complex sensitivities dh/dp per batch element (see complex_diagonal)."""
 
-    nu_log: Pair  # (B, n) each
-    theta_log: Pair
-    gamma_log: Pair
-    B: Pair  # dh/dB_re, (B, d, n) each; dh/dB_im = i·dh/dB_re
+    nu_log: jax.Array  # (B, n)
+    theta_log: jax.Array  # (B, n)
+    gamma_log: jax.Array  # (B, n)
+    B: jax.Array  # dh/dB_re, (B, d, n); dh/dB_im = i·dh/dB_re
 
 
 @dataclasses.dataclass(frozen=True)
 class LRUTraceRule:
     def init(self, rec: Params, state_0: State) -> LRUTraces:
-        batch, (d, n), dtype = state_0[0].shape[0], rec["B_re"].shape, rec["B_re"].dtype
-        vec = (jnp.zeros((batch, n), dtype),) * 2
-        return LRUTraces(vec, vec, vec, (jnp.zeros((batch, d, n), dtype),) * 2)
+        batch, (d, n) = state_0[0].shape[0], rec["B_re"].shape
+        cdtype = complex_dtype(rec["B_re"].dtype)
+        vec = jnp.zeros((batch, n), cdtype)
+        return LRUTraces(vec, vec, vec, jnp.zeros((batch, d, n), cdtype))
 
     def update(self, rec: Params, state_tm1: State, traces: LRUTraces, x_t: jax.Array):
-        lam, gamma = _coefficients(rec)
-        lh1, lh2 = rotate(*state_tm1, lam.g, lam.phi)  # λ h_{t-1}
+        p, gamma = _coefficients(rec)
+        lh1, lh2 = rotate(*state_tm1, p.g, p.phi)  # λ h_{t-1}, as in the forward
         u1, u2 = x_t @ rec["B_re"], x_t @ rec["B_im"]
         state_t = (lh1 + gamma * u1, lh2 + gamma * u2)
-
-        def propagate(e):
-            return rotate(*e, lam.g, lam.phi)
-
-        e1, e2 = propagate(traces.nu_log)
-        nu = (e1 - lam.exp_nu * lh1, e2 - lam.exp_nu * lh2)
-        e1, e2 = propagate(traces.theta_log)
-        theta = (e1 - lam.theta * lh2, e2 + lam.theta * lh1)
-        e1, e2 = propagate(traces.gamma_log)
-        gam = (e1 + gamma * u1, e2 + gamma * u2)
-        e1, e2 = propagate(traces.B)
-        b = (e1 + gamma * x_t[:, :, None], e2)
+        lam = jax.lax.complex(p.g, p.phi)
+        lh = jax.lax.complex(lh1, lh2)
+        nu = lam * traces.nu_log - p.exp_nu * lh
+        theta = lam * traces.theta_log + jax.lax.complex(-p.theta * lh2, p.theta * lh1)  # + i·θ·λh
+        gam = lam * traces.gamma_log + gamma * jax.lax.complex(u1, u2)
+        b = lam * traces.B + (gamma * x_t[:, :, None]).astype(lam.dtype)
         return state_t, LRUTraces(nu, theta, gam, b)
 
     def contract(self, rec: Params, traces: LRUTraces, delta: State) -> Params:
-        d1, d2 = delta
+        delta_conj = jax.lax.complex(delta[0], -delta[1])
+        b = contract(traces.B, delta_conj)
         return {
-            "nu_log": contract(*traces.nu_log, d1, d2),
-            "theta_log": contract(*traces.theta_log, d1, d2),
-            "gamma_log": contract(*traces.gamma_log, d1, d2),
-            "B_re": contract(*traces.B, d1, d2),
-            "B_im": contract(*traces.B, d2, -d1),  # traces of B_im = i·(traces of B_re)
+            "nu_log": contract(traces.nu_log, delta_conj).real,
+            "theta_log": contract(traces.theta_log, delta_conj).real,
+            "gamma_log": contract(traces.gamma_log, delta_conj).real,
+            "B_re": b.real,
+            "B_im": -b.imag,  # traces of B_im = i·(traces of B_re)
         }
 
 

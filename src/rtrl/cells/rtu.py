@@ -11,15 +11,18 @@ input normalisation γ = sqrt(1 − r² + eps):
 
 with g = r·cos θ and φ = r·sin θ. The output has 2n features.
 
-Exact RTRL (the traces below, O(n·d) per step): for p ∈ {ν_log, θ_log} and c ∈ {1, 2},
+Exact RTRL (O(n·d) per step), with traces e = e1 + i·e2 = ds1/dp + i·ds2/dp kept complex,
+h = h1 + i·h2 and u = x W1 + i·x W2:
 
-    e1_p' = rot1(e_p) + rot1_p(h) + ∂γ/∂p·(x W1),   e2_p' = rot2(e_p) + rot2_p(h) + ∂γ/∂p·(x W2)
-    E1W1' = g·E1W1 − φ·E2W1 + γ·x⊗1,                  E2W1' = g·E2W1 + φ·E1W1
+    e_ν'  = λ·e_ν + (∂λ/∂ν_log)·h + (∂γ/∂ν_log)·u      ∂λ/∂ν_log = −e^{ν_log}·λ
+    e_θ'  = λ·e_θ + (∂λ/∂θ_log)·h                       ∂λ/∂θ_log = i·θ·λ
+    E_W1' = λ·E_W1 + γ·x⊗1                               ∂γ/∂ν_log = e^{ν_log}·r²/γ
 
-(rot the multiplication by λ, rot_p by ∂λ/∂p; ∂/∂θ_log = θ·∂/∂θ — the public code misses this
-factor, rtu.md defect 1). For the linear RTU the W2 traces equal i × the W1 traces
-(E1W2 = −E2W1, E2W2 = E1W1) exactly, so only W1's are kept. For the nonlinear RTU, every
-component-c trace is multiplied by f'(a^c_t) after the update and all four W traces are kept.
+i.e. rtu.md's e1/e2 recursions as one complex product. ∂/∂θ_log = θ·∂/∂θ is the chain rule the
+public code misses (rtu.md defect 1). For the linear RTU the W2 traces equal i × the W1 traces
+exactly (E1W2 = −E2W1, E2W2 = E1W1), so only W1's are kept and W2's gradient is −Im of W1's
+contraction. For the nonlinear RTU, E_W2' = λ·E_W2 + i·γ·x⊗1, and after the update the real part
+(component 1) of every trace is multiplied by f'(a1_t), the imaginary part by f'(a2_t).
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ import jax.numpy as jnp
 
 from rtrl.cells.activations import ACTIVATIONS, check_activation
 from rtrl.cells.base import CellDef, Params, State
-from rtrl.cells.complex_diagonal import Polar, RingOptions, contract, init_ring, polar, rotate
+from rtrl.cells.complex_diagonal import (Polar, RingOptions, complex_dtype, contract, init_ring, polar, rotate,
+                                         unit_broadcast)
 from rtrl.cells.materialize import materialize
 
 
@@ -100,19 +104,17 @@ def nonlinear_readout(params: Params, state_t: State, x_t: jax.Array, options: R
 
 
 # --------------------------------------------------------------------------------------------
-# Exact RTRL traces.
+# Exact RTRL traces, stored complex: e = e1 + i·e2 (see complex_diagonal).
 # --------------------------------------------------------------------------------------------
-
-Pair = tuple[jax.Array, jax.Array]
 
 
 class RTUTraces(NamedTuple):
-    """Sensitivities ds^c/dp per batch element, as (component 1, component 2) pairs."""
+    """Sensitivities ds/dp = ds1/dp + i·ds2/dp per batch element (complex)."""
 
-    nu_log: Pair  # (B, n) each
-    theta_log: Pair  # (B, n) each
-    W1: Pair  # (B, d, n) each
-    W2: Pair | tuple[()]  # (B, d, n) each; () for the linear RTU (W2's traces are i × W1's)
+    nu_log: jax.Array  # (B, n)
+    theta_log: jax.Array  # (B, n)
+    W1: jax.Array  # (B, d, n)
+    W2: jax.Array | tuple[()]  # (B, d, n); () for the linear RTU (W2's traces are i × W1's)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,58 +123,50 @@ class RTUTraceRule:
     nonlinear: bool
 
     def init(self, rec: Params, state_0: State) -> RTUTraces:
-        batch, (d, n), dtype = state_0[0].shape[0], rec["W1"].shape, rec["W1"].dtype
-        vec = (jnp.zeros((batch, n), dtype),) * 2
-        mat = (jnp.zeros((batch, d, n), dtype),) * 2
+        batch, (d, n) = state_0[0].shape[0], rec["W1"].shape
+        cdtype = complex_dtype(rec["W1"].dtype)
+        vec = jnp.zeros((batch, n), cdtype)
+        mat = jnp.zeros((batch, d, n), cdtype)
         return RTUTraces(vec, vec, mat, mat if self.nonlinear else ())
 
     def update(self, rec: Params, state_tm1: State, traces: RTUTraces, x_t: jax.Array):
         a, c, (u1, u2) = _preactivation(rec, state_tm1, x_t, self.options.eps)
-        lam, gamma = c.lam, c.gamma
-        h1, h2 = state_tm1
-        # ∂(g, φ, γ)/∂ν_log and ∂(g, φ)/∂θ_log (γ does not depend on θ)
-        dg_nu, dphi_nu = -lam.exp_nu * lam.g, -lam.exp_nu * lam.phi
-        dgamma_nu = lam.exp_nu * lam.r**2 / gamma
-        dg_theta, dphi_theta = -lam.theta * lam.phi, lam.theta * lam.g
-
-        def scalar_trace(e, dg, dphi, dgamma):
-            e1, e2 = rotate(*e, lam.g, lam.phi)
-            m1, m2 = rotate(h1, h2, dg, dphi)
-            if dgamma is None:
-                return e1 + m1, e2 + m2
-            return e1 + m1 + dgamma * u1, e2 + m2 + dgamma * u2
-
-        gx = gamma * x_t[:, :, None]  # ∂(γ·x W)/∂W[j, i] = γ_i x_j, (B, d, n)
-        nu = scalar_trace(traces.nu_log, dg_nu, dphi_nu, dgamma_nu)
-        theta = scalar_trace(traces.theta_log, dg_theta, dphi_theta, None)
-        w1 = rotate(*traces.W1, lam.g, lam.phi)
-        w1 = (w1[0] + gx, w1[1])
+        p, gamma = c.lam, c.gamma
+        lam = jax.lax.complex(p.g, p.phi)
+        h = jax.lax.complex(*state_tm1)  # the previous (post-activation) state
+        u = jax.lax.complex(u1, u2)
+        # ∂λ/∂ν_log = −e^ν·λ, ∂λ/∂θ_log = i·θ·λ (the chain rule through θ = e^{θ_log}), ∂γ/∂ν_log
+        dlam_nu = -p.exp_nu * lam
+        dlam_theta = jax.lax.complex(-p.theta * p.phi, p.theta * p.g)
+        dgamma_nu = p.exp_nu * p.r**2 / gamma
+        nu = lam * traces.nu_log + dlam_nu * h + dgamma_nu * u
+        theta = lam * traces.theta_log + dlam_theta * h
+        gx = (gamma * x_t[:, :, None]).astype(nu.dtype)  # ∂(γ·x W)/∂W[j, i] = γ_i x_j, (B, d, n)
+        w1 = lam * traces.W1 + gx
         if not self.nonlinear:
             return a, RTUTraces(nu, theta, w1, ())
-        w2 = rotate(*traces.W2, lam.g, lam.phi)
-        w2 = (w2[0], w2[1] + gx)
+        w2 = lam * traces.W2 + 1j * gx
         act = ACTIVATIONS[self.options.activation]
         state_t = (act.fn(a[0]), act.fn(a[1]))
         if act.derivative is None:
             return state_t, RTUTraces(nu, theta, w1, w2)
         f1, f2 = materialize(act.derivative(a[0]), act.derivative(a[1]))
-        d1, d2 = f1[:, None, :], f2[:, None, :]
-        traces_t = RTUTraces((f1 * nu[0], f2 * nu[1]), (f1 * theta[0], f2 * theta[1]),
-                             (d1 * w1[0], d2 * w1[1]), (d1 * w2[0], d2 * w2[1]))
-        return state_t, traces_t
+
+        def scale(e):  # component c of every trace times f'(a^c_t)
+            return jax.lax.complex(unit_broadcast(f1, e) * e.real, unit_broadcast(f2, e) * e.imag)
+
+        return state_t, RTUTraces(scale(nu), scale(theta), scale(w1), scale(w2))
 
     def contract(self, rec: Params, traces: RTUTraces, delta: State) -> Params:
-        d1, d2 = delta
-        grads = {
-            "nu_log": contract(*traces.nu_log, d1, d2),
-            "theta_log": contract(*traces.theta_log, d1, d2),
-            "W1": contract(*traces.W1, d1, d2),
+        delta_conj = jax.lax.complex(delta[0], -delta[1])
+        w1 = contract(traces.W1, delta_conj)
+        return {
+            "nu_log": contract(traces.nu_log, delta_conj).real,
+            "theta_log": contract(traces.theta_log, delta_conj).real,
+            "W1": w1.real,
+            # linear: the traces of W2 are i·(traces of W1), so its gradient is −Im
+            "W2": contract(traces.W2, delta_conj).real if self.nonlinear else -w1.imag,
         }
-        if self.nonlinear:
-            grads["W2"] = contract(*traces.W2, d1, d2)
-        else:  # traces of W2 = i·(traces of W1): (−E2, E1)
-            grads["W2"] = contract(*traces.W1, d2, -d1)
-        return grads
 
 
 def _make(name: str, nonlinear: bool, summary: str) -> CellDef:
