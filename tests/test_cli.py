@@ -1,0 +1,61 @@
+"""The `rtrl` command: each subcommand runs, and bad input is refused before any work."""
+
+import csv
+
+import pytest
+
+from rtrl.cli import main
+
+
+def test_cells_lists_every_cell(capsys):
+    import rtrl
+
+    assert main(["cells"]) == 0
+    out = capsys.readouterr().out
+    assert all(name[:6] in out for name in rtrl.cells.names())
+
+
+def test_cost_prints_methods(capsys):
+    assert main(["cost", "rtu-linear", "--hidden-size", "3", "--input-size", "2", "--truncation", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "rtrl" in out and "tbptt T=4" in out
+
+
+def test_gradcheck_one_cell(capsys):
+    assert main(["gradcheck", "--cells", "rtu-linear", "--steps", "20"]) == 0
+    assert "all exact" in capsys.readouterr().out
+
+
+def test_bench_writes_csv_and_keeps_existing_files(tmp_path, capsys):
+    out = tmp_path / "bench.csv"
+    args = ["bench", "cells", "--cells", "rtu-linear", "--hidden-sizes", "4", "--batch-sizes", "1", "--modes",
+            "forward", "rtrl-step", "rtrl", "tbptt-2", "--input-size", "3", "--target-seconds", "0.005",
+            "--repeats", "1", "--out", str(out)]
+    assert main(args) == 0
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["mode"] for r in rows] == ["forward", "rtrl-step", "rtrl", "tbptt-2"]
+    assert all(float(r["us_per_step"]) > 0 for r in rows)
+    before = out.read_text()
+    assert main(args) == 2  # an existing CSV is not overwritten without --force
+    assert out.read_text() == before
+    assert "exists" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["cost", "rtu-lineer", "--hidden-size", "3", "--input-size", "2"], "unknown cell"),
+    (["gradcheck", "--steps", "0"], "positive integer"),
+    (["bench", "cells", "--hidden-sizes", "-4"], "positive integer"),
+])
+def test_bad_arguments_are_refused(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_bench_mode_is_refused(tmp_path, capsys):
+    out = tmp_path / "b.csv"
+    assert main(["bench", "cells", "--modes", "tbptt-0", "--out", str(out)]) == 2
+    assert "tbptt-T" in capsys.readouterr().out
+    assert not out.exists()
