@@ -1,12 +1,12 @@
 """rtrl: online training of recurrent networks with exact real-time recurrent learning, in JAX.
 
 Packages: `rtrl.cells` (cells and their RTRL traces), `rtrl.grad` (RTRL, T-BPTT, the BPTT
-reference), `rtrl.networks` (encoders and recurrent stacks), `rtrl.cost` (FLOPs and memory per step),
+reference), `rtrl.learners` (online TD(λ) prediction learners), `rtrl.networks` (encoders and recurrent stacks), `rtrl.cost` (FLOPs and memory per step),
 `rtrl.tasks` (the classical-conditioning prediction tasks, true returns and the oracle), `rtrl.envs`
 (partially observable environments: JAX-native POPGym ports, popgym, MuJoCo POMDPs, Atari).
 """
 
-from rtrl import cells, cost, envs, grad, networks, tasks
+from rtrl import cells, cost, envs, grad, learners, networks, tasks
 
 __version__ = "0.1.0"
-__all__ = ["cells", "cost", "envs", "grad", "networks", "tasks", "__version__"]
+__all__ = ["cells", "cost", "envs", "grad", "learners", "networks", "tasks", "__version__"]

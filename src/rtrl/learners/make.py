@@ -1,0 +1,35 @@
+"""`make_learner`: a `TDConfig` to a runnable online TD(λ) learner."""
+
+from __future__ import annotations
+
+import optax
+
+from rtrl.learners.config import TDConfig
+from rtrl.learners.rtrl_td import RTRLValue
+from rtrl.learners.tbptt_td import TBPTTValue
+from rtrl.learners.td_lambda import TDLearner, make_optimizer
+
+
+def make_learner(config: TDConfig, observation_size: int, *,
+                 optimizer: optax.GradientTransformation | None = None) -> TDLearner:
+    """Build the learner ``config`` describes for observations of size ``observation_size``.
+
+    Args:
+      config: a `TDConfig`.
+      observation_size: length of each observation vector o_t (> ``config.cumulant_index``).
+      optimizer: an optax transformation to use instead of ``config.optimizer`` and
+        ``config.step_size`` (e.g. a chain with clipping, or ``optax.set_to_zero()`` to freeze the
+        parameters). It receives the direction −δ·z as its "gradient".
+    """
+    if not isinstance(config, TDConfig):
+        raise TypeError(f"config must be a TDConfig, got {type(config).__name__}.")
+    if isinstance(observation_size, bool) or not isinstance(observation_size, int) or observation_size <= 0:
+        raise ValueError(f"observation_size must be a positive integer, got {observation_size!r}.")
+    if config.cumulant_index >= observation_size:
+        raise ValueError(f"cumulant_index={config.cumulant_index} is outside an observation of size "
+                         f"{observation_size}.")
+    if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"optimizer must be an optax.GradientTransformation, got {type(optimizer).__name__}.")
+    cell = config.make_cell()
+    gradient = RTRLValue(cell) if config.learner == "rtrl" else TBPTTValue(cell, config.truncation)
+    return TDLearner(config, observation_size, cell, gradient, optimizer or make_optimizer(config))
