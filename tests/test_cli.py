@@ -59,3 +59,42 @@ def test_bad_bench_mode_is_refused(tmp_path, capsys):
     assert main(["bench", "cells", "--modes", "tbptt-0", "--out", str(out)]) == 2
     assert "tbptt-T" in capsys.readouterr().out
     assert not out.exists()
+
+
+def test_predict_writes_a_run_and_refuses_to_overwrite_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["predict", "--cell", "gru", "--hidden-size", "3", "--learner", "tbptt", "--truncation", "2",
+            "--task-options", "{isi: 10, num_distractors: 2}", "--steps", "600", "--seeds", "2", "--chunk", "300",
+            "--curve-points", "3", "--out", str(out)]
+    assert main(argv) == 0
+    assert (out / "summary.json").exists() and (out / "learning_curve.png").exists()
+    assert "oracle" in capsys.readouterr().out
+    assert main(argv) == 2
+    assert "already exists" in capsys.readouterr().out
+    config = out / "config.yaml"
+    again = tmp_path / "again"
+    assert main(["predict", "--config", str(config), "--seeds", "1", "--out", str(again)]) == 0
+    assert "seeds: 1" in (again / "config.yaml").read_text() and "truncation: 2" in (again / "config.yaml").read_text()
+
+
+def test_predict_bad_config_before_any_work(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["predict", "--task-options", "{iti: [120, 80]}", "--out", str(out)]) == 2
+    assert "iti" in capsys.readouterr().out and not out.exists()
+    config = tmp_path / "c.yaml"
+    config.write_text("cell: rtu-linear\nhidden: 3\n")
+    assert main(["predict", "--config", str(config), "--out", str(out)]) == 2
+    assert "unknown key" in capsys.readouterr().out and not out.exists()
+
+
+def test_demo_and_plot(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--steps", "1000", "--seeds", "1", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "RTU" in text and "GRU" in text and "zero predictor" in text
+    assert (out / "learning_curves.png").exists() and (out / "summary.csv").exists()
+    png = tmp_path / "again.png"
+    assert main(["plot", str(out), "--out", str(png)]) == 0
+    assert png.stat().st_size > 0
+    assert main(["plot", str(out), "--out", str(png)]) == 2  # existing file kept
+    assert main(["plot", str(tmp_path / "nope"), "--out", str(tmp_path / "x.png")]) == 2

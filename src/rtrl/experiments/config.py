@@ -1,0 +1,141 @@
+"""Frozen dataclass configs: read from YAML or flags, written back, unknown keys refused.
+
+A config class is a frozen dataclass whose fields carry a help text in ``metadata["help"]`` and
+validate themselves in ``__post_init__``. This module turns such a class into command-line flags
+(one ``--field-name`` per field, help included), builds an instance from a dict (a YAML file,
+then the flags on top), and writes it back as YAML, so that a run directory's ``config.yaml``
+reproduces the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import types
+import typing
+from typing import Any, Mapping, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+def field(default: Any, help: str, **kwargs: Any) -> Any:
+    """A dataclass field with a help text (shown by ``--help``)."""
+    if isinstance(default, (list, dict)):
+        raise TypeError("use a tuple or a default_factory for mutable defaults")
+    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+
+
+def from_dict(cls: type[T], values: Mapping[str, Any], *, where: str = "config") -> T:
+    """Build ``cls`` from ``values``; unknown keys are refused with the list of valid ones."""
+    if not isinstance(values, Mapping):
+        raise ValueError(f"{where} must be a mapping of field names to values, got {type(values).__name__}.")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in values if k not in fields]
+    if unknown:
+        hints = []
+        for k in unknown:
+            close = difflib.get_close_matches(str(k), list(fields), n=1)
+            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(f"{where}: unknown key(s) {', '.join(hints)}; valid keys: {', '.join(fields)}.")
+    hints_by_name = typing.get_type_hints(cls)
+    kwargs = {k: _coerce(v, hints_by_name[k], f"{where}.{k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain dict (tuples as lists) for YAML/JSON."""
+
+    def plain(v):
+        if dataclasses.is_dataclass(v):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (tuple, list)):
+            return [plain(x) for x in v]
+        if isinstance(v, Mapping):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(config)
+
+
+def load_yaml(path: str) -> dict[str, Any]:
+    try:
+        with open(path) as f:
+            values = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ValueError(f"config file {path!r} does not exist.") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"config file {path!r} is not valid YAML: {e}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValueError(f"config file {path!r} must hold a mapping of keys to values.")
+    return values
+
+
+def save_yaml(config: Any, path: str) -> None:
+    with open(path, "w") as f:
+        yaml.safe_dump(to_dict(config), f, sort_keys=False)
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ...] = ()) -> None:
+    """One flag per field of ``cls``, defaulting to None (so that only flags given override a file)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.rstrip("_").replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        help_text = f"{f.metadata.get('help', '')} (default: {_show(default)})"
+        kind = _base(hints[f.name])
+        if kind is bool:
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                                help=help_text)
+        elif kind is tuple or kind is dict:
+            parser.add_argument(flag, dest=f.name, default=None, type=_yaml_value, metavar="VALUE",
+                                help=help_text + "; a YAML value, e.g. '[7, 13]' or '{activation: tanh}'")
+        else:
+            parser.add_argument(flag, dest=f.name, default=None, type=_yaml_value, metavar=f.name.upper(),
+                                help=help_text)
+
+
+def overrides(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The fields of ``cls`` given on the command line."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+            if getattr(args, f.name, None) is not None}
+
+
+def _yaml_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _show(v: Any) -> str:
+    return "none" if v is None else str(list(v) if isinstance(v, tuple) else v)
+
+
+def _base(hint: Any) -> Any:
+    """int | None -> int; tuple[int, int] -> tuple; dict[...] -> dict."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _base(args[0]) if len(args) == 1 else object
+    return origin or hint
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Lists (from YAML) become tuples; ints are accepted for floats; other types are left to __post_init__."""
+    kind = _base(hint)
+    if value is None:
+        return None
+    if isinstance(value, list):  # configs are frozen and hashable: sequences are tuples
+        return tuple(value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is dict and value is not None and not isinstance(value, Mapping):
+        raise ValueError(f"{where} must be a mapping, got {value!r}.")
+    return value

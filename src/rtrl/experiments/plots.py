@@ -1,0 +1,84 @@
+"""Plots of runs: learning curves with a confidence band over seeds, and sweeps (error against
+FLOPs per step or hidden size, one line per learner). matplotlib with the Agg back-end (no display)."""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+
+
+def mean_and_band(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over ``axis`` and the half-width of a 95% normal confidence interval of the mean
+    (1.96 · standard error; zero for a single seed)."""
+    values = np.asarray(values, dtype=float)
+    n = values.shape[axis]
+    mean = values.mean(axis=axis)
+    if n < 2:
+        return mean, np.zeros_like(mean)
+    return mean, 1.96 * values.std(axis=axis, ddof=1) / math.sqrt(n)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def learning_curves(path: str, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *, xlabel: str, ylabel: str,
+                    title: str = "", reference_lines: Mapping[str, float] | None = None, logy: bool = False) -> None:
+    """``curves[label] = (x (points,), y (seeds, points))``: mean line and 95% band per label."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for label, (x, ys) in curves.items():
+        mean, band = mean_and_band(np.atleast_2d(ys))
+        line, = ax.plot(x, mean, label=f"{label} (n={np.atleast_2d(ys).shape[0]})")
+        ax.fill_between(x, mean - band, mean + band, color=line.get_color(), alpha=0.2, linewidth=0)
+    for i, (label, value) in enumerate((reference_lines or {}).items()):
+        ax.axhline(value, color="k", linestyle=("--", ":", "-.")[i % 3], linewidth=1, label=f"{label} ({value:.4g})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def sweep(path: str, lines: Mapping[str, Sequence[tuple[float, Sequence[float]]]], *, xlabel: str, ylabel: str,
+          title: str = "", reference_lines: Mapping[str, float] | None = None, logx: bool = True,
+          logy: bool = False) -> None:
+    """``lines[label] = [(x, per-seed values), ...]``: one line per label, mean and 95% band."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for label, points in lines.items():
+        points = sorted(points, key=lambda p: p[0])
+        x = np.array([p[0] for p in points], dtype=float)
+        stats = [mean_and_band(np.asarray(p[1], dtype=float)) for p in points]
+        mean = np.array([s[0] for s in stats])
+        band = np.array([s[1] for s in stats])
+        line, = ax.plot(x, mean, marker="o", label=label)
+        ax.fill_between(x, mean - band, mean + band, color=line.get_color(), alpha=0.2, linewidth=0)
+    for i, (label, value) in enumerate((reference_lines or {}).items()):
+        ax.axhline(value, color="k", linestyle=("--", ":", "-.")[i % 3], linewidth=1, label=f"{label} ({value:.4g})")
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

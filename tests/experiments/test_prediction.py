@@ -1,0 +1,112 @@
+"""Online prediction runs: reproducible, scored against the oracle and the zero predictor, written
+to a run directory that is never overwritten silently."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from rtrl import tasks
+from rtrl.experiments import comparison, prediction, replot
+from rtrl.experiments.config import from_dict
+from rtrl.experiments.prediction import PredictionConfig
+
+SMALL = dict(steps=3_000, seeds=2, chunk=1_000, curve_points=10, final_window=1_000)
+
+
+@pytest.fixture(scope="module")
+def small_run():
+    return prediction.run(PredictionConfig(hidden_size=4, **SMALL))
+
+
+def test_same_seed_same_numbers_and_chunking_does_not_matter(small_run):
+    again = prediction.run(PredictionConfig(hidden_size=4, **{**SMALL, "chunk": 3_000}))
+    np.testing.assert_array_equal(small_run.predictions, again.predictions)
+    np.testing.assert_array_equal(small_run.cumulants, again.cumulants)
+
+
+def test_seeds_are_independent_streams_and_seed_offsets_line_up(small_run):
+    assert not np.array_equal(small_run.cumulants[0], small_run.cumulants[1])
+    shifted = prediction.run(PredictionConfig(hidden_size=4, **{**SMALL, "seeds": 1, "seed": 1}))
+    np.testing.assert_array_equal(shifted.predictions[0], small_run.predictions[1])
+
+
+def test_returns_and_references(small_run):
+    task = tasks.make("trace-conditioning")
+    g = np.asarray(tasks.returns(small_run.cumulants[0], task.gamma))
+    np.testing.assert_allclose(small_run.returns[0], g)
+    s = small_run.summary()
+    assert s["msre"]["zero"]["mean"] == pytest.approx(np.mean(small_run.returns**2))
+    assert s["msre"]["oracle"]["mean"] < s["msre"]["zero"]["mean"]
+    assert s["msre_final"]["learner"]["per_seed"] == pytest.approx(
+        list(((small_run.predictions - small_run.returns) ** 2)[:, -1_000:].mean(axis=1)))
+    x, curves = small_run.curves()
+    assert list(x) == list(range(300, 3_001, 300)) and curves["learner"].shape == (2, 10)
+
+
+def test_learning_beats_the_zero_predictor():
+    r = prediction.run(PredictionConfig(hidden_size=8, steps=20_000, seeds=1, chunk=10_000, final_window=5_000,
+                                        step_size=3e-3))
+    s = r.summary()["msre_final"]
+    assert s["learner"]["mean"] < 0.5 * s["zero"]["mean"]
+
+
+def test_write_refuses_an_existing_directory(small_run, tmp_path):
+    out = tmp_path / "run"
+    summary = prediction.write(small_run, str(out))
+    assert sorted(os.listdir(out)) == ["config.yaml", "learning_curve.png", "seed_0.csv", "seed_1.csv",
+                                       "summary.json", "tb"]
+    assert json.loads((out / "summary.json").read_text())["msre"] == summary["msre"]
+    before = (out / "seed_0.csv").read_text()
+    with pytest.raises(ValueError, match="already exists"):
+        prediction.write(small_run, str(out))
+    assert (out / "seed_0.csv").read_text() == before
+    label, x, columns = replot.load_curves(str(out))
+    assert label == small_run.config.name and columns["msre"].shape == (2, 10)
+
+
+def test_config_round_trips_through_yaml(small_run, tmp_path):
+    prediction.write(small_run, str(tmp_path / "run"))
+    from rtrl.experiments.config import load_yaml
+
+    assert from_dict(PredictionConfig, load_yaml(str(tmp_path / "run" / "config.yaml"))) == small_run.config
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"task": "trace-conditionin"}, "unknown task"),
+    ({"task_options": {"isi": [13, 7]}}, "isi"),
+    ({"task_options": {"num_distractors": 11}}, "num_distractors"),
+    ({"task_options": {"gamma": 1.0}}, "gamma"),
+    ({"cell": "gruu"}, "unknown cell"),
+    ({"learner": "bptt"}, "learner"),
+    ({"learner": "tbptt"}, "truncation"),
+    ({"steps": 0}, "steps"),
+    ({"seeds": -1}, "seeds"),
+    ({"step_size": 0}, "step_size"),
+    ({"stepsize": 0.1}, "did you mean 'step_size'"),
+])
+def test_bad_config_is_refused(values, message):
+    with pytest.raises(ValueError, match=message):
+        from_dict(PredictionConfig, values)
+
+
+def test_comparison_checks_before_work(tmp_path):
+    a = PredictionConfig(**SMALL)
+    with pytest.raises(ValueError, match="same seed"):
+        comparison.check([comparison.Entry(a), comparison.Entry(PredictionConfig(**{**SMALL, "seeds": 3}))],
+                         str(tmp_path / "x"))
+    with pytest.raises(ValueError, match="same name"):
+        comparison.check([comparison.Entry(a), comparison.Entry(a)], str(tmp_path / "x"))
+    (tmp_path / "exists").mkdir()
+    with pytest.raises(ValueError, match="already exists"):
+        comparison.check([comparison.Entry(a)], str(tmp_path / "exists"))
+
+
+def test_hidden_size_fits_the_budget():
+    config = PredictionConfig(cell="gru", learner="tbptt", truncation=4)
+    n = prediction.suggest_hidden_size(config, 50_000)
+    import dataclasses
+
+    assert dataclasses.replace(config, hidden_size=n).flops_per_step() <= 50_000
+    assert dataclasses.replace(config, hidden_size=n + 1).flops_per_step() > 50_000
