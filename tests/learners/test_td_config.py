@@ -29,6 +29,8 @@ BAD = [
     (dict(cell_options=[1, 2]), r"cell_options must be a mapping"),
     (dict(dtype="float16"), r"dtype must be one of \('float32', 'float64'\), got 'float16'"),
     (dict(cumulant_index=-1), r"cumulant_index must be a non-negative integer, got -1"),
+    (dict(projection=-2), r"projection must be a non-negative integer \(0: no projection\), got -2"),
+    (dict(projection=4, projection_activation="gelu"), r"projection_activation must be one of relu, tanh, identity"),
 ]
 
 

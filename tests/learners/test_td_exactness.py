@@ -142,3 +142,30 @@ def test_tbptt_with_a_long_window_equals_rtrl(x64, name):
             np.testing.assert_allclose(z, z_rtrl, rtol=1e-9, atol=1e-12)
         else:
             assert not np.allclose(z, z_rtrl)
+
+
+@pytest.mark.parametrize("activation", ["relu", "identity"])
+def test_rtrl_trace_with_a_projection_head_equals_bptt(x64, activation):
+    """The projection variants: z = f(y P + c) between the cell and the value head; the RTRL trace
+    still equals the BPTT gradient (θ frozen) and the projection is really applied."""
+    steps, gamma = 20, 0.9
+    config = TDConfig(cell="rtu-linear", hidden_size=3, gamma=gamma, lambda_=1.0, dtype="float64", projection=4,
+                      projection_activation=activation, cell_options={"activation": "identity"})
+    td, params, observations, final, predictions = _frozen(config, steps)
+    assert params["head"]["projection"]["kernel"].shape == (6, 4)
+    cell = rtrl.cells.make("rtu-linear", hidden_size=3, gradient="bptt", dtype="float64", activation="identity")
+    resets = jnp.zeros(steps, bool).at[0].set(True)
+    f = {"relu": jax.nn.relu, "identity": lambda z: z}[activation]
+
+    def discounted_sum(p):
+        _, ys = rtrl.grad.unroll(cell, p["cell"], cell.initial_carry(p["cell"], 1), observations[:, None],
+                                 resets[:, None])
+        z = f(ys[:, 0] @ p["head"]["projection"]["kernel"] + p["head"]["projection"]["bias"])
+        values = z @ p["head"]["w"] + p["head"]["b"]
+        return jnp.sum(gamma ** jnp.arange(steps - 1, -1, -1) * values), values
+
+    (_, values), grad = jax.value_and_grad(discounted_sum, has_aux=True)(params)
+    np.testing.assert_allclose(predictions, values, rtol=1e-12, atol=1e-12)
+    flat_grad = ravel_pytree(grad)[0]
+    np.testing.assert_allclose(ravel_pytree(final.eligibility)[0], flat_grad, rtol=1e-9,
+                               atol=1e-9 * float(jnp.max(jnp.abs(flat_grad))))

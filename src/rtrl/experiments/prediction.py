@@ -49,6 +49,8 @@ class PredictionConfig:
     cell: str = field("rtu-linear", "recurrent cell: one of rtrl.cells.names()")
     hidden_size: int = field(32, "units of the recurrent cell")
     cell_options: Mapping[str, Any] = field(None, "the cell's options, e.g. {activation: tanh}")
+    projection: int = field(0, "width of a projection layer between the cell and the value head (0: none)")
+    projection_activation: str = field("relu", "the projection's activation: relu, tanh or identity")
     learner: str = field("rtrl", "how the gradient of V is computed: rtrl or tbptt")
     truncation: int | None = field(None, "T for learner=tbptt")
     lambda_: float = field(0.9, "eligibility-trace decay λ of TD(λ)")
@@ -85,7 +87,8 @@ class PredictionConfig:
     def td_config(self, gamma: float) -> TDConfig:
         return TDConfig(cell=self.cell, hidden_size=self.hidden_size, learner=self.learner,
                         truncation=self.truncation, gamma=gamma, lambda_=self.lambda_, optimizer=self.optimizer,
-                        step_size=self.step_size, cell_options=self.cell_options)
+                        step_size=self.step_size, cell_options=self.cell_options, projection=self.projection,
+                        projection_activation=self.projection_activation)
 
     @property
     def name(self) -> str:
@@ -95,7 +98,8 @@ class PredictionConfig:
         return f"{self.cell} n={self.hidden_size} ({how})"
 
     def flops_per_step(self) -> int:
-        """FLOPs of one learning step of the recurrent cell from the cost model (`rtrl.cost`)."""
+        """FLOPs of one learning step of the recurrent cell from the cost model (`rtrl.cost`); the
+        value head and a projection are not counted (they cost the same for every gradient method)."""
         task = self.make_task()
         method = "rtrl" if self.learner == "rtrl" else "tbptt"
         options = {k: v for k, v in self.cell_options.items() if k != "traces"}

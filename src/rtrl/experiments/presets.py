@@ -65,9 +65,38 @@ def _fit(base: PredictionConfig, budget: float, group: str) -> Entry:
     return Entry(config, group=group, x=round(budget), x_label="FLOPs per learning step (rtrl.cost)")
 
 
+def rtu_variants(*, steps: int = 200_000, seeds: int = 3, seed: int = 0,
+                 hidden_sizes: tuple[int, ...] = (2, 4, 8, 16, 32)) -> list[Entry]:
+    """The RTU paper's five architectures (RTU, RTRL), and the online LRU with and without a nonlinear
+    projection (the LRU's own output C is already a linear projection, and it has no activation
+    option, so its other variants do not apply). Projections are as wide as the cell's output."""
+    common = dict(task="trace-conditioning", task_options=TRACE_CONDITIONING, steps=steps, seeds=seeds, seed=seed,
+                  chunk=min(steps, 20_000), final_window=min(steps // 2, 100_000), learner="rtrl",
+                  step_size=STEP_SIZE["rtrl"])
+    linear = {"activation": "identity"}
+    variants = {
+        "RTU: linear recurrence": dict(cell="rtu-linear", cell_options=linear),
+        "RTU: linear, nonlinear output": dict(cell="rtu-linear", cell_options={"activation": "relu"}),
+        "RTU: nonlinear recurrence": dict(cell="rtu-nonlinear", cell_options={"activation": "relu"}),
+        "RTU: linear, nonlinear projection": dict(cell="rtu-linear", cell_options=linear, projection_activation="relu"),
+        "RTU: linear, linear projection": dict(cell="rtu-linear", cell_options=linear,
+                                               projection_activation="identity"),
+        "LRU (linear projection C)": dict(cell="lru"),
+        "LRU, nonlinear projection": dict(cell="lru", projection_activation="relu"),
+    }
+    entries = []
+    for group, options in variants.items():
+        for n in hidden_sizes:
+            width = 0 if "projection" not in group or group.startswith("LRU (") else (n if "LRU" in group else 2 * n)
+            config = PredictionConfig(hidden_size=n, projection=width, label=f"{group} n={n}", **options, **common)
+            entries.append(Entry(config, group=group, x=n, x_label="hidden size (units)"))
+    return entries
+
+
 PRESETS: dict[str, Callable[..., list[Entry]]] = {
     "demo": demo,
     "compute-match": compute_match,
+    "rtu-variants": rtu_variants,
 }
 
 

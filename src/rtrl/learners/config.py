@@ -35,6 +35,9 @@ class TDConfig:
         tuple of (name, value) pairs so that the config stays hashable.
       dtype: "float32" (default) or "float64" (needs ``jax_enable_x64``).
       cumulant_index: which entry of the observation is the cumulant c_t (0: the US bit).
+      projection: width k of a projection layer z = f(y P + c) between the cell and the linear value
+        head (0: none, the head reads y directly).
+      projection_activation: f of the projection: "relu", "tanh" or "identity" (a linear projection).
     """
 
     cell: str = "rtu-linear"
@@ -48,6 +51,8 @@ class TDConfig:
     cell_options: Mapping[str, Any] | tuple[tuple[str, Any], ...] = ()
     dtype: str = "float32"
     cumulant_index: int = 0
+    projection: int = 0
+    projection_activation: str = "relu"
 
     def __post_init__(self):
         if self.learner not in LEARNERS:
@@ -74,6 +79,11 @@ class TDConfig:
         if isinstance(self.cumulant_index, bool) or not isinstance(self.cumulant_index, int) \
                 or self.cumulant_index < 0:
             raise ValueError(f"cumulant_index must be a non-negative integer, got {self.cumulant_index!r}.")
+        if isinstance(self.projection, bool) or not isinstance(self.projection, int) or self.projection < 0:
+            raise ValueError(f"projection must be a non-negative integer (0: no projection), got {self.projection!r}.")
+        if self.projection_activation not in ("relu", "tanh", "identity"):
+            raise ValueError(f"projection_activation must be one of relu, tanh, identity, got "
+                             f"{self.projection_activation!r}.")
         object.__setattr__(self, "cell_options", _normalise_options(self.cell_options))
         try:
             cells.definition(self.cell)

@@ -31,5 +31,7 @@ def make_learner(config: TDConfig, observation_size: int, *,
     if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer must be an optax.GradientTransformation, got {type(optimizer).__name__}.")
     cell = config.make_cell()
-    gradient = RTRLValue(cell) if config.learner == "rtrl" else TBPTTValue(cell, config.truncation)
+    activation = config.projection_activation
+    gradient = RTRLValue(cell, activation) if config.learner == "rtrl" else TBPTTValue(cell, config.truncation,
+                                                                                       activation)
     return TDLearner(config, observation_size, cell, gradient, optimizer or make_optimizer(config))

@@ -29,6 +29,7 @@ class RTRLValue:
     """`ValueGradient` by RTRL; ``cell`` must have ``gradient="rtrl"``. Memory: the cell's Carry (batch 1)."""
 
     cell: Cell
+    head_activation: str = "identity"  # f of the value head's projection, if it has one
 
     def __post_init__(self):
         if self.cell.gradient != "rtrl":
@@ -41,7 +42,7 @@ class RTRLValue:
                        reset_t: jax.Array) -> tuple[Carry, jax.Array, dict[str, Any]]:
         def value(p):
             carry_t, y_t = self.cell.step(p["cell"], memory, o_t[None], reset_t[None])
-            return apply_head(p["head"], y_t[0]), carry_t
+            return apply_head(p["head"], y_t[0], self.head_activation), carry_t
 
         (v_t, carry_t), g_t = jax.value_and_grad(value, has_aux=True)(params)
         return carry_t, v_t, g_t

@@ -34,6 +34,7 @@ class TBPTTValue:
 
     cell: Cell
     truncation: int
+    head_activation: str = "identity"  # f of the value head's projection, if it has one
 
     def __post_init__(self):
         if self.cell.gradient != "bptt":
@@ -48,7 +49,7 @@ class TBPTTValue:
 
         def value(p):
             _, ys = unroll(self.cell, p["cell"], window.carry, window.xs, window.resets)
-            return apply_head(p["head"], ys[-1, 0])
+            return apply_head(p["head"], ys[-1, 0], self.head_activation)
 
         v_t, g_t = jax.value_and_grad(value)(params)
         return window, v_t, g_t

@@ -76,13 +76,31 @@ class ValueGradient(Protocol):
         """(memory_t, V_t, ∇_θ V_t) for the observation o_t (obs_size,) and reset_t () bool."""
 
 
-def init_head(output_size: int, dtype: Any) -> dict[str, jax.Array]:
-    """A zero linear value head: the first predictions are 0."""
+HEAD_ACTIVATIONS = {"identity": lambda z: z, "relu": jax.nn.relu, "tanh": jnp.tanh}
+
+
+def init_head(output_size: int, dtype: Any, *, projection: int = 0, key: jax.Array | None = None) -> dict[str, Any]:
+    """A value head whose first predictions are 0: w and b start at zero.
+
+    With ``projection = k > 0`` the features first go through a projection layer
+    z = f(y P + c) of width k (P lecun-normal from ``key``, c zero) — the "projection" variants of
+    the RTU paper's prediction experiments. The projection sits above the recurrent layer, so its
+    gradient is the ordinary (exact) one.
+    """
+    if projection:
+        if key is None:
+            raise ValueError("init_head: a projection needs a PRNG key for its weights.")
+        kernel = jax.nn.initializers.lecun_normal()(key, (output_size, projection), dtype)
+        return {"w": jnp.zeros((projection,), dtype), "b": jnp.zeros((), dtype),
+                "projection": {"kernel": kernel, "bias": jnp.zeros((projection,), dtype)}}
     return {"w": jnp.zeros((output_size,), dtype), "b": jnp.zeros((), dtype)}
 
 
-def apply_head(head: dict[str, jax.Array], y: jax.Array) -> jax.Array:
-    """V = w·y + b for one feature vector y (output_size,)."""
+def apply_head(head: dict[str, Any], y: jax.Array, activation: str = "identity") -> jax.Array:
+    """V = w·z + b for one feature vector y (output_size,), with z = y, or z = f(y P + c) when the
+    head has a projection (f = ``activation``)."""
+    if "projection" in head:
+        y = HEAD_ACTIVATIONS[activation](y @ head["projection"]["kernel"] + head["projection"]["bias"])
     return jnp.dot(y, head["w"]) + head["b"]
 
 
@@ -117,8 +135,11 @@ class TDLearner:
     @functools.partial(jax.jit, static_argnums=0)
     def init(self, key: jax.Array) -> TDLambdaState:
         """A fresh learner: cell parameters from ``key``, a zero head, zero traces, no history."""
-        cell_params = self.cell.init(key, self.observation_size)
-        params = {"cell": cell_params, "head": init_head(self.cell.output_size, self.cell.dtype)}
+        k_cell, k_head = jax.random.split(key)
+        # Without a projection the cell keeps the whole key (the streams of earlier versions).
+        cell_params = self.cell.init(k_cell if self.config.projection else key, self.observation_size)
+        head = init_head(self.cell.output_size, self.cell.dtype, projection=self.config.projection, key=k_head)
+        params = {"cell": cell_params, "head": head}
         flat, _ = ravel_pytree(params)
         return TDLambdaState(
             params=params,
