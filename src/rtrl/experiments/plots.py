@@ -38,19 +38,8 @@ def learning_curves(path: str, curves: Mapping[str, tuple[np.ndarray, np.ndarray
         mean, band = mean_and_band(np.atleast_2d(ys))
         line, = ax.plot(x, mean, label=f"{label} (n={np.atleast_2d(ys).shape[0]})")
         ax.fill_between(x, mean - band, mean + band, color=line.get_color(), alpha=0.2, linewidth=0)
-    for i, (label, value) in enumerate((reference_lines or {}).items()):
-        ax.axhline(value, color="k", linestyle=("--", ":", "-.")[i % 3], linewidth=1, label=f"{label} ({value:.4g})")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if logy:
-        ax.set_yscale("log")
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _finish(plt, fig, ax, path, xlabel=xlabel, ylabel=ylabel, title=title, reference_lines=reference_lines,
+            logx=False, logy=logy)
 
 
 def sweep(path: str, lines: Mapping[str, Sequence[tuple[float, Sequence[float]]]], *, xlabel: str, ylabel: str,
@@ -67,6 +56,13 @@ def sweep(path: str, lines: Mapping[str, Sequence[tuple[float, Sequence[float]]]
         band = np.array([s[1] for s in stats])
         line, = ax.plot(x, mean, marker="o", label=label)
         ax.fill_between(x, mean - band, mean + band, color=line.get_color(), alpha=0.2, linewidth=0)
+    _finish(plt, fig, ax, path, xlabel=xlabel, ylabel=ylabel, title=title, reference_lines=reference_lines,
+            logx=logx, logy=logy)
+
+
+def _finish(plt, fig, ax, path: str, *, xlabel: str, ylabel: str, title: str,
+            reference_lines: Mapping[str, float] | None, logx: bool, logy: bool) -> None:
+    """Reference lines (dashed, dotted, ...), axes, legend; save and close."""
     for i, (label, value) in enumerate((reference_lines or {}).items()):
         ax.axhline(value, color="k", linestyle=("--", ":", "-.")[i % 3], linewidth=1, label=f"{label} ({value:.4g})")
     if logx:
