@@ -1,0 +1,37 @@
+"""PPO agents for partially observable RL: Real-Time PPO (RTRL), recurrent PPO with T-BPTT, MLP PPO.
+
+    config = rtrl.agents.PPOConfig(agent="real-time-ppo", cell="rtu-linear", hidden_size=192)
+    agent = rtrl.agents.make(config, rtrl.envs.make("jax/CountRecallEasy"))
+    state = agent.init(jax.random.PRNGKey(0))
+    state, metrics = agent.iteration(state)
+
+GAE, the PPO loss and minibatching live once in `rtrl.agents.ppo`; the network (encoder → cell →
+actor/critic heads, Elelimy et al. 2024, arXiv 2409.01449) in `rtrl.agents.network`.
+"""
+
+from rtrl.agents import ppo
+from rtrl.agents.agent import Agent, make, to_numpy
+from rtrl.agents.config import ACTIONS, AGENTS, STALENESS, PPOConfig
+from rtrl.agents.network import (ActorCritic, Categorical, DiagGaussian, ParameterCount, hidden_size_for_budget,
+                                 parameter_count, recurrent_parameter_count)
+from rtrl.agents.rollout import Rollout, RunState
+
+__all__ = [
+    "ACTIONS",
+    "AGENTS",
+    "ActorCritic",
+    "Agent",
+    "Categorical",
+    "DiagGaussian",
+    "PPOConfig",
+    "ParameterCount",
+    "Rollout",
+    "RunState",
+    "STALENESS",
+    "hidden_size_for_budget",
+    "make",
+    "parameter_count",
+    "ppo",
+    "recurrent_parameter_count",
+    "to_numpy",
+]

@@ -1,0 +1,174 @@
+"""`make(config, env)`: a PPO agent with ``init(key)``, ``iteration(state)``, and its two halves.
+
+    agent = rtrl.agents.make(config, env)       # env from rtrl.envs.make (JAX-native or host)
+    state = agent.init(key)                      # RunState
+    state, metrics = agent.iteration(state)      # one rollout + one update; metrics: dict of scalars
+
+For a JAX-native env, ``iteration`` is ONE jitted function (rollout in `lax.scan`, then the update)
+and is pure: ``jax.vmap(agent.iteration)`` runs seeds side by side on states from
+``jax.vmap(agent.init)(keys)``. For a host env, the rollout is a Python loop calling one jitted,
+env-batched policy step per env step; the update is jitted. ``rollout(state)`` and
+``update(state, rollout)`` are the two halves (for progress bars and checkpoints).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from rtrl.agents import ppo
+from rtrl.agents.config import PPOConfig
+from rtrl.agents.network import ActorCritic, parameter_count
+from rtrl.agents.real_time_ppo import single_step_update
+from rtrl.agents.rollout import Rollout, RunState, host_rollout, jax_rollout, make_host_policy
+from rtrl.agents.tbptt_ppo import sequence_update
+from rtrl.envs.host import HostEnv
+from rtrl.envs.jax_env import JaxEnv, VmapEnv
+from rtrl.envs.spaces import Box, Discrete
+
+__all__ = ["Agent", "make"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Agent:
+    """A PPO agent bound to an environment. Build with `make`."""
+
+    config: PPOConfig
+    env: Any  # VmapEnv (JAX-native) or HostEnv
+    network: ActorCritic
+    optimizer: optax.GradientTransformation
+
+    @property
+    def jax_native(self) -> bool:
+        return isinstance(self.env, JaxEnv)
+
+    def __post_init__(self):
+        if self.jax_native:
+            object.__setattr__(self, "rollout", jax.jit(self._rollout))
+            object.__setattr__(self, "update", jax.jit(self._update))
+            object.__setattr__(self, "iteration", jax.jit(self._iteration))
+        else:
+            object.__setattr__(self, "_policy", make_host_policy(self.network, self.env.action_space, self.config.num_steps))
+            object.__setattr__(self, "update", jax.jit(self._update))
+
+    # -- public --------------------------------------------------------------------------------
+
+    def init(self, key: jax.Array) -> RunState:
+        """Parameters, optimiser state, reset envs and zero carries. Pure for JAX-native envs."""
+        k_params, k_env, k_run = jax.random.split(key, 3)
+        params = self.network.init(k_params)
+        e = self.config.num_envs
+        if self.jax_native:
+            env_state, obs = self.env.reset(k_env)
+        else:  # host envs are seeded from the key: same key, same episodes
+            env_state = ()
+            seed = int(jax.random.randint(k_env, (), 0, 2**31 - 1))
+            obs = jnp.asarray(self.env.reset(seed=seed))
+        return RunState(params=params, opt_state=self.optimizer.init(params), env_state=env_state,
+                        obs=jnp.asarray(obs, jnp.float32), first=jnp.ones((e,), bool),
+                        carry=self.network.initial_carry(params, e),
+                        episode_return=jnp.zeros((e,), jnp.float32), episode_length=jnp.zeros((e,), jnp.int32),
+                        rng=k_run, iteration=jnp.zeros((), jnp.int32), env_steps=jnp.zeros((), jnp.int32))
+
+    def rollout(self, state: RunState) -> tuple[RunState, Rollout]:  # replaced per back-end in __post_init__
+        return self._rollout(state)
+
+    def iteration(self, state: RunState) -> tuple[RunState, dict[str, jax.Array]]:
+        """One rollout then one update."""
+        state, rollout = self.rollout(state)
+        return self.update(state, rollout)
+
+    def parameter_count(self) -> tuple[int, int]:
+        """(total, recurrent) parameters."""
+        return tuple(parameter_count(self.network))
+
+    def rollout_bytes(self) -> int:
+        """Bytes of one stored rollout (carries included), from shapes only."""
+        state = jax.eval_shape(self.init, jax.random.PRNGKey(0)) if self.jax_native else None
+        if state is None:
+            params = jax.eval_shape(self.network.init, jax.random.PRNGKey(0))
+            carry = jax.eval_shape(lambda p: self.network.initial_carry(p, self.config.num_envs), params)
+        else:
+            carry = state.carry
+        t, e = self.config.num_steps, self.config.num_envs
+        per_step = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(carry))
+        obs = e * self.network.observation_size * 4
+        act = e * (4 if self.network.discrete else 4 * self.network.action_size)
+        return t * (per_step + obs + act + e * (4 * 6 + 4 + 4))
+
+    # -- halves --------------------------------------------------------------------------------
+
+    def _rollout(self, state: RunState) -> tuple[RunState, Rollout]:
+        if self.jax_native:
+            return jax_rollout(self.network, self.env, state, self.config.num_steps)
+        return host_rollout(self._policy, self.env, state, self.config.num_steps)
+
+    def _update(self, state: RunState, rollout: Rollout) -> tuple[RunState, dict[str, jax.Array]]:
+        rng, key = jax.random.split(state.rng)
+        fn = sequence_update if self.config.agent == "tbptt-ppo" else single_step_update
+        params, opt_state, metrics = fn(self.network, self.config, self.optimizer, state.params, state.opt_state,
+                                        rollout, state.carry, state.obs, state.first, key)
+        episodes = rollout.done.sum()
+        metrics["episodes"] = episodes
+        metrics["episode_return"] = rollout.episode_return.sum() / jnp.maximum(episodes, 1)
+        metrics["episode_length"] = rollout.episode_length.sum() / jnp.maximum(episodes, 1)
+        metrics["env_steps"] = state.env_steps
+        state = state._replace(params=params, opt_state=opt_state, rng=rng, iteration=state.iteration + 1)
+        return state, metrics
+
+    def _iteration(self, state: RunState) -> tuple[RunState, dict[str, jax.Array]]:
+        state, rollout = self._rollout(state)
+        return self._update(state, rollout)
+
+
+def make(config: PPOConfig, env: Any) -> Agent:
+    """A PPO agent for ``config`` on ``env`` (from `rtrl.envs.make`); validates before any work.
+
+    A single (unbatched) JAX-native env is batched to ``config.num_envs`` copies with `VmapEnv`;
+    an already batched one, or a host env, must have ``num_envs == config.num_envs``.
+    """
+    if not isinstance(config, PPOConfig):
+        raise TypeError(f"config must be a PPOConfig, got {type(config).__name__}.")
+    if isinstance(env, JaxEnv):
+        if env.batch_shape == ():
+            env = VmapEnv(env, config.num_envs)
+        elif env.batch_shape != (config.num_envs,):
+            raise ValueError(f"num_envs={config.num_envs} but the env is batched as {env.batch_shape}; make the env "
+                             "unbatched (num_envs=None) or set config.num_envs to match.")
+    elif isinstance(env, HostEnv):
+        if env.num_envs != config.num_envs:
+            raise ValueError(f"num_envs={config.num_envs} but the host env has {env.num_envs} envs; pass "
+                             f"num_envs={config.num_envs} to rtrl.envs.make or change the config.")
+    else:
+        raise TypeError(f"env must be an rtrl JaxEnv or HostEnv (from rtrl.envs.make), got {type(env).__name__}.")
+    obs_space = env.observation_space
+    if not isinstance(obs_space, Box) or len(obs_space.shape) != 1:
+        raise ValueError(f"the agents take flat observation vectors; env {env.name} has observations {obs_space}.")
+    space = env.action_space
+    if isinstance(space, Discrete):
+        kind, size = "discrete", space.n
+    elif isinstance(space, Box) and len(space.shape) == 1:
+        kind, size = "continuous", space.shape[0]
+    else:
+        raise ValueError(f"unsupported action space {space} of env {env.name}: Discrete or a 1-D Box.")
+    if config.action not in ("auto", kind):
+        valid = ("auto", kind)
+        raise ValueError(f"action={config.action!r} does not match env {env.name}, whose action space is {space} "
+                         f"({kind}); valid: {valid}.")
+    dtype = jnp.dtype(config.dtype)
+    net = ActorCritic(observation_size=int(obs_space.shape[0]), action_size=int(size), discrete=kind == "discrete",
+                      cell=config.make_cell(), encoder=config.encoder, head=config.head,
+                      activation=config.activation, dtype=dtype)
+    optimizer = ppo.make_optimizer(config.learning_rate, eps=config.adam_eps, max_grad_norm=config.max_grad_norm)
+    return Agent(config, env, net, optimizer)
+
+
+def to_numpy(metrics: dict[str, jax.Array]) -> dict[str, float]:
+    """Metrics as Python floats (one device transfer)."""
+    return {k: float(v) for k, v in jax.device_get(metrics).items()}
+
+

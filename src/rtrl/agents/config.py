@@ -1,0 +1,188 @@
+"""`PPOConfig`: one frozen, validated configuration for the three PPO agents."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import jax
+
+from rtrl import cells
+
+__all__ = ["ACTIONS", "AGENTS", "PPOConfig", "STALENESS"]
+
+AGENTS = ("real-time-ppo", "tbptt-ppo", "mlp-ppo")
+STALENESS = ("stale", "fresh")
+ACTIONS = ("auto", "discrete", "continuous")
+DTYPES = ("float32", "float64")
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """Hyperparameters of a PPO agent; defaults are the RTU paper's (Elelimy et al. 2024, arXiv 2409.01449).
+
+    Attributes:
+      agent: "real-time-ppo" (RTRL cell, single-step updates from stored carries), "tbptt-ppo"
+        (BPTT cell, sequence minibatches of ``sequence_length``) or "mlp-ppo" (no recurrent layer).
+      cell, hidden_size, cell_options: the recurrent layer (`rtrl.cells.make`); ignored by mlp-ppo.
+      encoder, head: hidden widths of the encoder MLP and of each head MLP; activation: theirs.
+      num_envs: environments stepped in parallel; num_steps: steps per env per rollout, so a rollout
+        holds num_steps × num_envs transitions.
+      update_epochs, num_minibatches: passes over the rollout and minibatches per pass.
+      sequence_length: T of tbptt-ppo (must divide num_steps); None otherwise.
+      learning_rate, adam_eps, max_grad_norm (None: no clipping): the optimiser.
+      gamma, gae_lambda: GAE. clip_eps, clip_value, value_coef, entropy_coef, normalize_advantage: the loss.
+      gradient: "stale" (stored carries are never recomputed during the epochs; the default) or
+        "fresh" (re-scan the rollout with the current parameters before every epoch after the first).
+        real-time-ppo only.
+      target: "stale" (advantages once per rollout) or "fresh" (recomputed before every epoch after
+        the first; the bootstrap values of time-limit truncations stay the rollout's). real-time-ppo
+        and mlp-ppo.
+      action: "auto" (from the environment), "discrete" or "continuous" (checked against it).
+      dtype: parameter dtype, "float32" or "float64".
+    """
+
+    agent: str = "real-time-ppo"
+    cell: str = "rtu-linear"
+    hidden_size: int = 192
+    cell_options: Mapping[str, Any] | tuple[tuple[str, Any], ...] = ()
+    encoder: tuple[int, ...] = (64,)
+    head: tuple[int, ...] = (64,)
+    activation: str = "tanh"
+    num_envs: int = 1
+    num_steps: int = 2048
+    update_epochs: int = 4
+    num_minibatches: int = 32
+    sequence_length: int | None = None
+    learning_rate: float = 1e-4
+    adam_eps: float = 1e-5
+    max_grad_norm: float | None = 0.5
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    clip_value: bool = True
+    value_coef: float = 0.5
+    entropy_coef: float = 0.0
+    normalize_advantage: bool = True
+    gradient: str = "stale"
+    target: str = "stale"
+    action: str = "auto"
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        _choice("agent", self.agent, AGENTS)
+        _choice("gradient", self.gradient, STALENESS)
+        _choice("target", self.target, STALENESS)
+        _choice("action", self.action, ACTIONS)
+        _choice("dtype", self.dtype, DTYPES)
+        _choice("activation", self.activation, ("tanh", "relu"))
+        for name in ("hidden_size", "num_envs", "num_steps", "update_epochs", "num_minibatches"):
+            _positive_int(name, getattr(self, name))
+        for name in ("encoder", "head"):
+            value = getattr(self, name)
+            if isinstance(value, (int, str)) or not hasattr(value, "__iter__"):
+                raise ValueError(f"{name} must be a tuple of positive layer widths, e.g. (64,) or (), got {value!r}.")
+            value = tuple(value)
+            for w in value:
+                _positive_int(f"{name} width", w)
+            object.__setattr__(self, name, value)
+        for name in ("learning_rate", "adam_eps", "clip_eps"):
+            _positive_real(name, getattr(self, name))
+        if self.max_grad_norm is not None:
+            _positive_real("max_grad_norm", self.max_grad_norm)
+        for name in ("value_coef", "entropy_coef"):
+            if not _is_real(getattr(self, name)) or getattr(self, name) < 0:
+                raise ValueError(f"{name} must be a number >= 0, got {getattr(self, name)!r}.")
+        for name in ("gamma", "gae_lambda"):
+            if not _is_real(getattr(self, name)) or not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a number in [0, 1], got {getattr(self, name)!r}.")
+        for name in ("clip_value", "normalize_advantage"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}.")
+        if self.dtype == "float64" and not jax.config.jax_enable_x64:
+            raise ValueError("dtype='float64' needs jax.config.update('jax_enable_x64', True) first.")
+        rollout = self.num_steps * self.num_envs
+        if self.agent == "tbptt-ppo":
+            if self.sequence_length is None:
+                raise ValueError("sequence_length is required with agent='tbptt-ppo': a positive integer T that "
+                                 f"divides num_steps={self.num_steps}.")
+            _positive_int("sequence_length", self.sequence_length)
+            if self.num_steps % self.sequence_length:
+                raise ValueError(f"sequence_length={self.sequence_length} must divide num_steps={self.num_steps} "
+                                 f"(valid: {_divisors(self.num_steps)}).")
+            sequences = rollout // self.sequence_length
+            if sequences % self.num_minibatches:
+                raise ValueError(f"num_minibatches={self.num_minibatches} must divide the number of sequences per "
+                                 f"rollout, num_steps × num_envs / sequence_length = {sequences} "
+                                 f"(valid: {_divisors(sequences)}).")
+        else:
+            if self.sequence_length is not None:
+                raise ValueError(f"sequence_length applies to agent='tbptt-ppo' only, got {self.sequence_length!r} "
+                                 f"with agent={self.agent!r}; leave it None.")
+            if rollout % self.num_minibatches:
+                raise ValueError(f"num_minibatches={self.num_minibatches} must divide the rollout, num_steps × "
+                                 f"num_envs = {rollout} (valid: {_divisors(rollout)}).")
+        if self.gradient == "fresh" and self.agent != "real-time-ppo":
+            raise ValueError(f"gradient='fresh' applies to agent='real-time-ppo' only (it re-scans RTRL carries), "
+                             f"got agent={self.agent!r}; use gradient='stale'.")
+        if self.target == "fresh" and self.agent == "tbptt-ppo":
+            raise ValueError("target='fresh' is implemented for 'real-time-ppo' and 'mlp-ppo' only; use "
+                             "target='stale' with agent='tbptt-ppo'.")
+        object.__setattr__(self, "cell_options", _normalise_options(self.cell_options))
+        if self.agent != "mlp-ppo":
+            try:
+                self.make_cell()
+            except ValueError as e:  # unknown cell name or bad option: name the field
+                raise ValueError(f"cell/cell_options: {e}") from None
+
+    @property
+    def rollout_size(self) -> int:
+        """Transitions per rollout: num_steps × num_envs."""
+        return self.num_steps * self.num_envs
+
+    @property
+    def minibatch_size(self) -> int:
+        """Transitions per minibatch (for tbptt-ppo: sequences × sequence_length)."""
+        return self.rollout_size // self.num_minibatches
+
+    def make_cell(self) -> cells.Cell | None:
+        """The recurrent cell (gradient "rtrl" for real-time-ppo, "bptt" for tbptt-ppo), None for mlp-ppo."""
+        if self.agent == "mlp-ppo":
+            return None
+        gradient = "rtrl" if self.agent == "real-time-ppo" else "bptt"
+        return cells.make(self.cell, hidden_size=self.hidden_size, gradient=gradient, dtype=self.dtype,
+                          **dict(self.cell_options))
+
+
+def _choice(name: str, value: Any, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ValueError(f"{name} must be one of {valid}, got {value!r}.")
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def _positive_real(name: str, value: Any) -> None:
+    if not _is_real(value) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}.")
+
+
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, int(n**0.5) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))[:12]
+
+
+def _normalise_options(options: Any) -> tuple[tuple[str, Any], ...]:
+    if isinstance(options, Mapping):
+        items = list(options.items())
+    elif isinstance(options, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in options):
+        items = list(options)
+    else:
+        raise ValueError(f"cell_options must be a mapping of option name to value, got {options!r}.")
+    return tuple(sorted(items))

@@ -1,0 +1,230 @@
+"""The actor-critic network of the RTU paper's agents, and hand-written policy distributions.
+
+    obs → encoder MLP (default Dense 64 + tanh) → recurrent cell (any of `rtrl.cells`; none for the
+    memoryless variant) → actor head Dense(64)-tanh-Dense(A)  and  critic head Dense(64)-tanh-Dense(1)
+
+as in the public code of Elelimy et al. 2024 (arXiv 2409.01449). Orthogonal initialisation with
+gain sqrt 2 for hidden layers, 0.01 for the policy output and 1.0 for the value output (the usual
+PPO initialisation). A continuous policy is a diagonal Gaussian with a state-independent
+``log_std`` (initialised to 0); a discrete one is categorical over logits.
+
+The network keeps the cell contract: ``carry, policy, value = net.step(params, carry, obs, first)``
+where ``first`` (batch,) marks the first observation of an episode; the cell zeroes its state and
+RTRL traces *together* before consuming it (rtrl.envs convention: ``first`` = previous ``done``).
+With a ``gradient="rtrl"`` cell, ``jax.grad`` through ONE step from a stored carry gives the heads
+their exact gradient, the cell the exact RTRL gradient through all steps since the last reset, and
+the encoder its immediate (one-step) gradient (see `rtrl.networks.stack`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from rtrl import cells as _cells
+from rtrl.cells.base import Carry, Cell
+from rtrl.networks.mlp import apply_dense, apply_mlp, init_dense, init_mlp
+
+__all__ = [
+    "ActorCritic",
+    "Categorical",
+    "DiagGaussian",
+    "ParameterCount",
+    "hidden_size_for_budget",
+    "parameter_count",
+    "recurrent_parameter_count",
+]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+class Categorical(NamedTuple):
+    """π(a|s) = softmax(logits)_a."""
+
+    logits: jax.Array  # (B, A)
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        return jax.random.categorical(key, self.logits, axis=-1).astype(jnp.int32)
+
+    def log_prob(self, action: jax.Array) -> jax.Array:
+        logp = jax.nn.log_softmax(self.logits, axis=-1)
+        return jnp.take_along_axis(logp, action[..., None].astype(jnp.int32), axis=-1)[..., 0]
+
+    def entropy(self) -> jax.Array:
+        logp = jax.nn.log_softmax(self.logits, axis=-1)
+        return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
+
+
+class DiagGaussian(NamedTuple):
+    """π(a|s) = Π_i N(a_i; μ_i(s), σ_i²) with σ = exp(log_std) independent of the state."""
+
+    mean: jax.Array  # (B, A)
+    log_std: jax.Array  # (A,)
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        return self.mean + jnp.exp(self.log_std) * jax.random.normal(key, self.mean.shape, self.mean.dtype)
+
+    def log_prob(self, action: jax.Array) -> jax.Array:
+        z = (action - self.mean) * jnp.exp(-self.log_std)
+        return jnp.sum(-0.5 * z**2 - self.log_std - 0.5 * _LOG_2PI, axis=-1)
+
+    def entropy(self) -> jax.Array:
+        per_dim = self.log_std + 0.5 * (1.0 + _LOG_2PI)
+        return jnp.broadcast_to(jnp.sum(per_dim), self.mean.shape[:-1])
+
+
+Policy = Categorical | DiagGaussian
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorCritic:
+    """Encoder → optional recurrent cell → actor and critic heads (hashable; static under jit).
+
+    Attributes:
+      observation_size: size of the flat observation.
+      action_size: number of discrete actions, or the dimension of a continuous action.
+      discrete: categorical (True) or diagonal-Gaussian (False) policy.
+      cell: a `Cell` from `rtrl.cells.make`, or None for the memoryless (MLP) network.
+      encoder: hidden widths of the encoder MLP (``()``: none).
+      head: hidden widths of each head MLP.
+      activation: "tanh" or "relu" for the encoder and head hidden layers.
+      dtype: parameter dtype (the cell's, if any).
+    """
+
+    observation_size: int
+    action_size: int
+    discrete: bool
+    cell: Cell | None
+    encoder: tuple[int, ...] = (64,)
+    head: tuple[int, ...] = (64,)
+    activation: str = "tanh"
+    dtype: Any = jnp.float32
+
+    @property
+    def recurrent(self) -> bool:
+        return self.cell is not None
+
+    @property
+    def feature_size(self) -> int:
+        """Size of the features fed to the heads."""
+        if self.cell is not None:
+            return self.cell.output_size
+        return self.encoder[-1] if self.encoder else self.observation_size
+
+    def with_gradient(self, gradient: str) -> ActorCritic:
+        """The same network with the cell in another gradient mode (same parameters)."""
+        if self.cell is None:
+            return self
+        return dataclasses.replace(self, cell=dataclasses.replace(self.cell, gradient=gradient))
+
+    def init(self, key: jax.Array) -> dict[str, Any]:
+        """{"encoder": [layers], "cell": cell params (recurrent only), "actor": [...], "actor_out",
+        "critic": [...], "critic_out", "log_std" (continuous only)}."""
+        k_enc, k_cell, k_actor, k_aout, k_critic, k_cout = jax.random.split(key, 6)
+        params: dict[str, Any] = {"encoder": init_mlp(k_enc, self.observation_size, self.encoder, self.dtype)}
+        d_enc = self.encoder[-1] if self.encoder else self.observation_size
+        if self.cell is not None:
+            params["cell"] = self.cell.init(k_cell, d_enc)
+        d = self.feature_size
+        params["actor"] = init_mlp(k_actor, d, self.head, self.dtype)
+        params["critic"] = init_mlp(k_critic, d, self.head, self.dtype)
+        d_head = self.head[-1] if self.head else d
+        params["actor_out"] = init_dense(k_aout, d_head, self.action_size, self.dtype, scale=0.01)
+        params["critic_out"] = init_dense(k_cout, d_head, 1, self.dtype, scale=1.0)
+        if not self.discrete:
+            params["log_std"] = jnp.zeros((self.action_size,), self.dtype)
+        return params
+
+    def initial_carry(self, params: dict[str, Any], batch_size: int) -> Carry | tuple[()]:
+        """The cell's zero carry (state and traces), or ``()`` for the memoryless network."""
+        if self.cell is None:
+            return ()
+        return self.cell.initial_carry(params["cell"], batch_size)
+
+    def features(self, params: dict[str, Any], carry: Any, obs: jax.Array,
+                 first: jax.Array) -> tuple[Any, jax.Array]:
+        """(carry_t, z_t): encoder then one cell step (reset where ``first``)."""
+        z = apply_mlp(params["encoder"], obs.astype(self.dtype), self.activation)
+        if self.cell is None:
+            return carry, z
+        return self.cell.step(params["cell"], carry, z, first)
+
+    def heads(self, params: dict[str, Any], z: jax.Array) -> tuple[Policy, jax.Array]:
+        """(policy, value (B,)) from features z (B, feature_size)."""
+        a = apply_dense(params["actor_out"], apply_mlp(params["actor"], z, self.activation))
+        v = apply_dense(params["critic_out"], apply_mlp(params["critic"], z, self.activation))[..., 0]
+        policy = Categorical(a) if self.discrete else DiagGaussian(a, params["log_std"])
+        return policy, v
+
+    def step(self, params: dict[str, Any], carry: Any, obs: jax.Array,
+             first: jax.Array) -> tuple[Any, Policy, jax.Array]:
+        """One step: obs (B, observation_size), first (B,) bool → (carry_t, policy, value (B,))."""
+        carry, z = self.features(params, carry, obs, first)
+        policy, value = self.heads(params, z)
+        return carry, policy, value
+
+    def replay(self, params: dict[str, Any], carry: Any, obs: jax.Array, first: jax.Array) -> tuple[Policy, jax.Array]:
+        """(policy, value) one step on from a stored carry, for a loss: same values and gradients as
+        `step`, with the RTU's trace contraction factored (`rtrl.agents.replay`)."""
+        from rtrl.agents.replay import replay_features
+
+        z = apply_mlp(params["encoder"], obs.astype(self.dtype), self.activation)
+        if self.cell is not None:
+            z = replay_features(self.cell, params["cell"], carry, z, first)
+        return self.heads(params, z)
+
+    def value_only(self, params: dict[str, Any], carry: Any, obs: jax.Array,
+                   first: jax.Array | None = None) -> jax.Array:
+        """V(obs) one step on from ``carry`` without updating traces (bootstraps, fresh targets)."""
+        net = self.with_gradient("bptt")
+        if self.cell is not None:
+            carry = Carry(carry.state, ())
+        if first is None:
+            first = jnp.zeros(obs.shape[:1], bool)
+        return net.step(params, carry, obs, first)[2]
+
+
+class ParameterCount(NamedTuple):
+    total: int
+    recurrent: int  # the cell's parameters
+
+
+def parameter_count(net: ActorCritic, params: Any | None = None) -> ParameterCount:
+    """Number of scalars in all parameters and in the recurrent cell (no allocation if params is None)."""
+    if params is None:
+        params = jax.eval_shape(net.init, jax.random.PRNGKey(0))
+    size = lambda tree: sum(int(math.prod(x.shape)) for x in jax.tree.leaves(tree))  # noqa: E731
+    return ParameterCount(size(params), size(params["cell"]) if "cell" in params else 0)
+
+
+def recurrent_parameter_count(cell_name: str, hidden_size: int, input_size: int, **options: Any) -> int:
+    """Parameters of one cell of ``hidden_size`` units on inputs of ``input_size``."""
+    cell = _cells.make(cell_name, hidden_size=hidden_size, gradient="bptt", **options)
+    shapes = jax.eval_shape(lambda k: cell.init(k, input_size), jax.random.PRNGKey(0))
+    return sum(int(math.prod(x.shape)) for x in jax.tree.leaves(shapes))
+
+
+def hidden_size_for_budget(cell_name: str, budget: int, *, input_size: int = 64, **options: Any) -> int:
+    """The hidden size whose recurrent-parameter count is closest to ``budget`` (ties: the smaller).
+
+    The RTU paper matched architectures at ≈24k recurrent parameters behind a 64-wide encoder
+    (linear RTU n = 192: 2n + 2·64·n = 24,960).
+    """
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
+        raise ValueError(f"budget must be a positive integer (recurrent parameters), got {budget!r}.")
+    lo, hi = 1, 1
+    while recurrent_parameter_count(cell_name, hi, input_size, **options) < budget:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:  # counts grow with the hidden size: bisect for the first n with count >= budget
+        mid = (lo + hi) // 2
+        if recurrent_parameter_count(cell_name, mid, input_size, **options) < budget:
+            lo = mid
+        else:
+            hi = mid
+    candidates = [n for n in (lo, hi) if n >= 1]
+    return min(candidates, key=lambda n: (abs(recurrent_parameter_count(cell_name, n, input_size, **options)
+                                              - budget), n))

@@ -1,0 +1,173 @@
+"""Run state, stored rollouts, and the two rollout loops (JAX-native in `lax.scan`; host in Python).
+
+Alignment (the point of rtu.md defect 3): at step t the agent holds ``carry_{t-1}`` (the cell's
+state and RTRL traces after step t−1, computed online with the rollout's parameters), the
+observation ``obs_t`` and ``first_t`` (= ``done_{t-1}``, rtrl.envs convention). The stored
+transition t holds exactly that ``carry_{t-1}``, *before* the reset for ``first_t`` (the cell
+applies it inside the step), so re-applying the network one step from stored row t reproduces the
+rollout's ``log π(a_t|·)`` and ``V_t`` bit for bit with unchanged parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rtrl.agents.network import ActorCritic
+
+__all__ = ["Rollout", "RunState", "episode_updates", "host_rollout", "jax_rollout"]
+
+
+class RunState(NamedTuple):
+    """Everything an agent carries between iterations (a pytree: vmappable, checkpointable)."""
+
+    params: Any  # network parameters (see ActorCritic.init)
+    opt_state: Any  # optax state
+    env_state: Any  # JAX-native env state (batched over envs); () for host envs (they keep their own)
+    obs: jax.Array  # (E, obs_size) float32: the next observation to act on
+    first: jax.Array  # (E,) bool: obs starts a new episode
+    carry: Any  # network carry before consuming obs (cell Carry with (E, ...) leaves; () for MLP)
+    episode_return: jax.Array  # (E,) float32: undiscounted return of the running episode
+    episode_length: jax.Array  # (E,) int32
+    rng: jax.Array  # PRNG key
+    iteration: jax.Array  # () int32: updates done
+    env_steps: jax.Array  # () int32: environment steps taken (all envs)
+
+
+class Rollout(NamedTuple):
+    """One rollout, time-major: T = num_steps, E = num_envs."""
+
+    obs: jax.Array  # (T, E, obs_size)
+    first: jax.Array  # (T, E) bool
+    carry: Any  # carry_{t-1} before step t, leaves (T, E, ...)
+    action: jax.Array  # (T, E) int32 or (T, E, A) float (unclipped sample)
+    log_prob: jax.Array  # (T, E) log π_old(a_t | ·)
+    value: jax.Array  # (T, E) V_old(obs_t)
+    reward: jax.Array  # (T, E)
+    done: jax.Array  # (T, E) bool
+    terminated: jax.Array  # (T, E) bool
+    truncated: jax.Array  # (T, E) bool
+    truncation_value: jax.Array  # (T, E) V_old(final_obs_t) where truncated, else 0
+    episode_return: jax.Array  # (T, E) return of the episode that ended at t (0 where not done)
+    episode_length: jax.Array  # (T, E)
+
+
+def env_action(space: Any, action: jax.Array) -> jax.Array:
+    """What is sent to the env: discrete as is; continuous clipped to the space's finite bounds."""
+    from rtrl.envs.spaces import Box
+
+    if isinstance(space, Box):
+        lo, hi = np.asarray(space.low_array, np.float32), np.asarray(space.high_array, np.float32)
+        return jnp.clip(action, jnp.asarray(lo.reshape(space.shape)), jnp.asarray(hi.reshape(space.shape))).astype(
+            jnp.float32)
+    return action
+
+
+def episode_updates(ep_return, ep_length, reward, done, info):
+    """Running (return, length) after a step, and the finished episode's (return, length) where done."""
+    ret = ep_return + reward.astype(ep_return.dtype)
+    length = ep_length + 1
+    fin_ret = info.get("episode_return", ret) if isinstance(info, dict) else ret
+    fin_len = info.get("episode_length", length) if isinstance(info, dict) else length
+    zero = jnp.zeros_like
+    finished = (jnp.where(done, fin_ret, zero(ret)).astype(jnp.float32),
+                jnp.where(done, fin_len, zero(length)).astype(jnp.int32))
+    return jnp.where(done, zero(ret), ret), jnp.where(done, zero(length), length), finished
+
+
+def jax_rollout(net: ActorCritic, env: Any, state: RunState, num_steps: int) -> tuple[RunState, Rollout]:
+    """``num_steps`` steps of a JAX-native `VmapEnv` in one `lax.scan` with the current parameters."""
+    params = state.params
+
+    def step(s: RunState, _):
+        rng, k_act, k_env = jax.random.split(s.rng, 3)
+        carry_t, policy, value = net.step(params, s.carry, s.obs, s.first)
+        action = policy.sample(k_act)
+        log_prob = policy.log_prob(action)
+        env_state, obs, reward, done, info = env.step(s.env_state, env_action(env.action_space, action), k_env)
+        truncated, terminated = info["truncated"], info["terminated"]
+        zeros = jnp.zeros_like(value)
+        # V(final_obs) only matters where an episode was cut by a time limit; skip it otherwise.
+        trunc_value = jax.lax.cond(jnp.any(truncated),
+                                   lambda: jnp.where(truncated, net.value_only(params, carry_t, info["final_obs"]),
+                                                     zeros),
+                                   lambda: zeros)
+        ep_ret, ep_len, (fin_ret, fin_len) = episode_updates(s.episode_return, s.episode_length, reward, done, info)
+        row = Rollout(s.obs, s.first, s.carry, action, log_prob, value, reward.astype(value.dtype), done,
+                      terminated, truncated, trunc_value, fin_ret, fin_len)
+        s = s._replace(env_state=env_state, obs=obs, first=done, carry=carry_t, episode_return=ep_ret,
+                       episode_length=ep_len, rng=rng)
+        return s, row
+
+    state, rollout = jax.lax.scan(step, state, None, length=num_steps)
+    env_steps = state.env_steps + jnp.int32(num_steps * state.obs.shape[0])
+    return state._replace(env_steps=env_steps), rollout
+
+
+class HostPolicy(NamedTuple):
+    """The jitted pieces of a host rollout."""
+
+    buffers: Any  # (state, num_steps) -> zeroed device buffers for obs, first, carry, action, log_prob, value
+    act: Any  # (params, carry, obs, first, key, buffers, t) -> (carry_t, env_action, buffers with row t written)
+    value: Any  # (params, carry_t, obs) -> V
+
+
+def make_host_policy(net: ActorCritic, action_space: Any, num_steps: int) -> HostPolicy:
+    def buffers(params, carry, obs, first, key):
+        _, _, action, log_prob, value = act_only(params, carry, obs, first, key)
+        row = (obs, first, carry, action, log_prob, value)
+        return jax.tree.map(lambda x: jnp.zeros((num_steps,) + x.shape, x.dtype), row)
+
+    def act_only(params, carry, obs, first, key):
+        carry_t, policy, value = net.step(params, carry, obs, first)
+        action = policy.sample(key)
+        return carry_t, env_action(action_space, action), action, policy.log_prob(action), value
+
+    def act(params, carry, obs, first, key, bufs, t):
+        carry_t, to_env, action, log_prob, value = act_only(params, carry, obs, first, key)
+        row = (obs, first, carry, action, log_prob, value)  # row t holds the carry BEFORE step t
+        bufs = jax.tree.map(lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, t, 0), bufs, row)
+        return carry_t, to_env, bufs
+
+    # the buffers are donated: each step writes one row in place
+    return HostPolicy(jax.jit(buffers), jax.jit(act, donate_argnums=(5,)), jax.jit(net.value_only))
+
+
+def host_rollout(policy: HostPolicy, env: Any, state: RunState, num_steps: int) -> tuple[RunState, Rollout]:
+    """``num_steps`` steps of a host env: one jitted policy call per step, batched over the envs."""
+    params, carry, obs, first = state.params, state.carry, state.obs, state.first
+    e = obs.shape[0]
+    ep_ret, ep_len = np.asarray(state.episode_return), np.asarray(state.episode_length)
+    keys = jax.random.split(state.rng, num_steps + 1)
+    bufs = policy.buffers(params, carry, obs, first, keys[0])
+    host = {k: np.zeros((num_steps, e), dt) for k, dt in (
+        ("reward", np.float32), ("done", bool), ("terminated", bool), ("truncated", bool),
+        ("truncation_value", np.float32), ("episode_return", np.float32), ("episode_length", np.int32))}
+    for t in range(num_steps):
+        carry, to_env, bufs = policy.act(params, carry, obs, first, keys[t], bufs, t)
+        next_obs, reward, done, info = env.step(np.asarray(to_env))
+        truncated, terminated = np.asarray(info["truncated"]), np.asarray(info["terminated"])
+        if truncated.any():  # V(final_obs) from the carry after this step
+            v = np.asarray(policy.value(params, carry, jnp.asarray(info["final_obs"])))
+            host["truncation_value"][t] = np.where(truncated, v, 0.0)
+        ep_ret = ep_ret + reward
+        ep_len = ep_len + 1
+        host["episode_return"][t] = np.where(done, info.get("episode_return", ep_ret), 0.0)
+        host["episode_length"][t] = np.where(done, info.get("episode_length", ep_len), 0)
+        ep_ret, ep_len = np.where(done, 0.0, ep_ret).astype(np.float32), np.where(done, 0, ep_len).astype(np.int32)
+        host["reward"][t], host["done"][t], host["terminated"][t], host["truncated"][t] = \
+            reward, done, terminated, truncated
+        obs, first = jnp.asarray(next_obs), jnp.asarray(done)
+    b_obs, b_first, b_carry, b_action, b_log_prob, b_value = bufs
+    dtype = b_value.dtype
+    rollout = Rollout(b_obs, b_first, b_carry, b_action, b_log_prob, b_value,
+                      jnp.asarray(host["reward"], dtype), jnp.asarray(host["done"]), jnp.asarray(host["terminated"]),
+                      jnp.asarray(host["truncated"]), jnp.asarray(host["truncation_value"], dtype),
+                      jnp.asarray(host["episode_return"]), jnp.asarray(host["episode_length"]))
+    state = state._replace(obs=obs, first=first, carry=carry, episode_return=jnp.asarray(ep_ret),
+                           episode_length=jnp.asarray(ep_len), rng=keys[-1],
+                           env_steps=state.env_steps + jnp.int32(num_steps * e))
+    return state, rollout

@@ -1,0 +1,89 @@
+"""The actor-critic network: parameter counts, the budget helper, distributions, the factored replay."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import rtrl
+from rtrl import agents
+from rtrl.agents.network import ActorCritic
+from rtrl.agents.replay import replay_step, supports_factored
+
+
+def test_ant_p_parameter_counts_match_the_paper():
+    # Ant-P: 13 position features, 8 continuous actions, linear RTU n = 192 behind Dense 64
+    cell = rtrl.cells.make("rtu-linear", hidden_size=192, gradient="rtrl")
+    net = ActorCritic(observation_size=13, action_size=8, discrete=False, cell=cell)
+    assert agents.parameter_count(net) == (75_729, 24_960)
+
+
+def test_hidden_size_for_budget():
+    assert agents.hidden_size_for_budget("rtu-linear", 24_960) == 192
+    n = agents.hidden_size_for_budget("gru", 24_000)
+    best = agents.recurrent_parameter_count("gru", n, 64)
+    for m in (n - 1, n + 1):
+        assert abs(best - 24_000) <= abs(agents.recurrent_parameter_count("gru", m, 64) - 24_000)
+    with pytest.raises(ValueError, match="budget"):
+        agents.hidden_size_for_budget("gru", 0)
+
+
+def test_memoryless_network_has_no_recurrent_parameters():
+    net = ActorCritic(observation_size=4, action_size=3, discrete=True, cell=None)
+    params = net.init(jax.random.PRNGKey(0))
+    assert agents.parameter_count(net, params).recurrent == 0
+    carry, policy, value = net.step(params, (), jnp.ones((5, 4)), jnp.zeros(5, bool))
+    assert carry == () and policy.logits.shape == (5, 3) and value.shape == (5,)
+
+
+def test_initialisation_scales():
+    net = ActorCritic(observation_size=4, action_size=3, discrete=False, cell=None)
+    p = net.init(jax.random.PRNGKey(0))
+    k = p["actor_out"]["kernel"]  # orthogonal with gain 0.01: columns of norm 0.01
+    np.testing.assert_allclose(jnp.linalg.norm(k, axis=0), 0.01, rtol=1e-4)
+    np.testing.assert_allclose(jnp.linalg.norm(p["critic_out"]["kernel"], axis=0), 1.0, rtol=1e-4)
+    np.testing.assert_array_equal(p["log_std"], 0.0)
+
+
+def test_distributions_against_closed_forms():
+    logits = jnp.array([[0.0, 1.0, 2.0]])
+    c = agents.Categorical(logits)
+    probs = np.exp([0.0, 1.0, 2.0]) / np.exp([0.0, 1.0, 2.0]).sum()
+    np.testing.assert_allclose(c.log_prob(jnp.array([2])), np.log(probs[2]), rtol=1e-6)
+    np.testing.assert_allclose(c.entropy(), -(probs * np.log(probs)).sum(), rtol=1e-6)
+    g = agents.DiagGaussian(jnp.array([[0.5, -1.0]]), jnp.array([0.0, math.log(2.0)]))
+    a = jnp.array([[1.0, 0.0]])
+    ref = (-0.5 * 0.5**2 - 0.5 * math.log(2 * math.pi)) + (-0.5 * 0.5**2 - math.log(2) - 0.5 * math.log(2 * math.pi))
+    np.testing.assert_allclose(g.log_prob(a), ref, rtol=1e-6)
+    np.testing.assert_allclose(g.entropy(), 2 * 0.5 * (1 + math.log(2 * math.pi)) + math.log(2), rtol=1e-6)
+    s = agents.DiagGaussian(jnp.zeros((4000, 2)), jnp.array([0.0, math.log(2.0)])).sample(jax.random.PRNGKey(0))
+    np.testing.assert_allclose(s.std(axis=0), [1.0, 2.0], rtol=0.06)
+
+
+@pytest.mark.parametrize("name", ["rtu-linear", "rtu-nonlinear"])
+def test_factored_replay_equals_the_cell_step(name):
+    """Same output and same (RTRL) parameter and input gradients as cell.step, resets included."""
+    cell = rtrl.cells.make(name, hidden_size=6, gradient="rtrl", dtype="float64")
+    assert supports_factored(cell)
+    key = jax.random.split(jax.random.PRNGKey(3), 4)
+    params = cell.init(key[0], 5)
+    xs = jax.random.normal(key[1], (4, 7, 5), jnp.float64)
+    carry = jax.jit(lambda p, xs: jax.lax.scan(  # non-zero traces
+        lambda c, x: (cell.step(p, c, x, jnp.zeros(7, bool))[0], None), cell.initial_carry(p, 7), xs)[0])(params, xs)
+    x = jax.random.normal(key[2], (7, 5), jnp.float64)
+    first = jnp.array([False, True, False, False, True, False, False])
+    w = jax.random.normal(key[3], (7, cell.output_size), jnp.float64)
+
+    def loss_cell(p, x):
+        return jnp.sum(jnp.sin(cell.step(p, carry, x, first)[1]) * w)
+
+    def loss_replay(p, x):
+        return jnp.sum(jnp.sin(replay_step(cell, p, carry, x, first)) * w)
+
+    (l1, g1), (l2, g2) = [jax.jit(jax.value_and_grad(f, argnums=(0, 1)))(params, x)
+                          for f in (loss_cell, loss_replay)]
+    np.testing.assert_allclose(l1, l2, rtol=1e-12)
+    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
