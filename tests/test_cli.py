@@ -98,3 +98,22 @@ def test_demo_and_plot(tmp_path, capsys):
     assert png.stat().st_size > 0
     assert main(["plot", str(out), "--out", str(png)]) == 2  # existing file kept
     assert main(["plot", str(tmp_path / "nope"), "--out", str(tmp_path / "x.png")]) == 2
+
+
+def test_train_preset_with_overrides_then_resume(tmp_path, capsys):
+    out = tmp_path / "train"
+    tiny = ["--hidden-size", "4", "--encoder", "[8]", "--head", "[8]", "--num-steps", "32", "--num-minibatches", "2",
+            "--update-epochs", "1", "--checkpoint-every", "1"]
+    assert main(["train", "--preset", "rtu-paper/popgym-repeatprevious", "--total-steps", "32", *tiny,
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "recurrent" in text and "final return" in text
+    assert "env: jax/RepeatPreviousEasy" in (out / "config.yaml").read_text()
+    assert main(["train", "--out", str(out), "--resume", "--total-steps", "64"]) == 0
+    with open(out / "seed_0.csv") as f:
+        assert len(f.read().splitlines()) == 3  # header + 2 iterations
+    assert main(["train", "--out", str(out), "--resume", "--learning-rate", "0.5"]) == 2
+    assert "ppo.learning_rate" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--preset", "rtu-paper/popgym-countrecal", "--out", str(tmp_path / "x")])
+    assert e.value.code == 2 and "rtu-paper/popgym-countrecall" in capsys.readouterr().err

@@ -132,6 +132,10 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     kind = _base(hint)
     if value is None:
         return None
+    if dataclasses.is_dataclass(kind) and isinstance(kind, type):
+        if isinstance(value, kind):
+            return value
+        return from_dict(kind, value, where=where)  # a nested config, e.g. {ppo: {cell: gru}}
     if isinstance(value, list):  # configs are frozen and hashable: sequences are tuples
         return tuple(value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
