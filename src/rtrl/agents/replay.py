@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from rtrl.cells.activations import ACTIVATIONS
 from rtrl.cells.base import Carry, Cell
 from rtrl.cells.complex_diagonal import batch_sum
-from rtrl.cells.rtu import RTUTraces, _preactivation
+from rtrl.cells.rtu import RTUTraces, preactivation
 
 __all__ = ["replay_step", "supports_factored"]
 
@@ -50,7 +50,7 @@ def replay_step(cell: Cell, params: dict[str, jax.Array], carry: Carry, x: jax.A
 
 
 def _transition(options, nonlinear, rec, state_tm1, x):
-    a, c, u = _preactivation(rec, state_tm1, x, options.eps)
+    a, c, u = preactivation(rec, state_tm1, x, options.eps)
     if not nonlinear:
         return a, (a, c, u)
     f = ACTIVATIONS[options.activation].fn
@@ -74,7 +74,7 @@ def _bwd(options, nonlinear, residuals, delta):
         df = ACTIVATIONS[options.activation].derivative
         if df is not None:
             d1, d2 = d1 * df(a[0]), d2 * df(a[1])
-    _, c, (u1, u2) = _preactivation(rec, state_tm1, x, options.eps)
+    _, c, (u1, u2) = preactivation(rec, state_tm1, x, options.eps)
     p, gamma = c.lam, c.gamma
     lam = jax.lax.complex(p.g, p.phi)  # (n,)
     dbar = jax.lax.complex(d1, -d2)  # conj(δ'), (B, n)

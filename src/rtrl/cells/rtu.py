@@ -78,7 +78,12 @@ def coefficients(rec: Params, eps: float) -> Coefficients:
     return Coefficients(Polar(*lam), gamma)
 
 
-def _preactivation(rec: Params, state_tm1: State, x_t: jax.Array, eps: float):
+def preactivation(rec: Params, state_tm1: State, x_t: jax.Array, eps: float):
+    """(a1, a2) = λ·s_{t-1} + γ·(x W1, x W2), the coefficients (λ, γ) and (x W1, x W2).
+
+    Public because the Real-Time PPO replay (`rtrl.agents.replay`) re-applies it with a factored
+    trace contraction.
+    """
     c = coefficients(rec, eps)
     u1, u2 = x_t @ rec["W1"], x_t @ rec["W2"]
     r1, r2 = rotate(*state_tm1, c.lam.g, c.lam.phi)
@@ -86,11 +91,11 @@ def _preactivation(rec: Params, state_tm1: State, x_t: jax.Array, eps: float):
 
 
 def linear_transition(rec: Params, state_tm1: State, x_t: jax.Array, options: RTUOptions) -> State:
-    return _preactivation(rec, state_tm1, x_t, options.eps)[0]
+    return preactivation(rec, state_tm1, x_t, options.eps)[0]
 
 
 def nonlinear_transition(rec: Params, state_tm1: State, x_t: jax.Array, options: RTUOptions) -> State:
-    a, _, _ = _preactivation(rec, state_tm1, x_t, options.eps)
+    a, _, _ = preactivation(rec, state_tm1, x_t, options.eps)
     f = ACTIVATIONS[options.activation].fn
     return f(a[0]), f(a[1])
 
@@ -130,7 +135,7 @@ class RTUTraceRule:
         return RTUTraces(vec, vec, mat, mat if self.nonlinear else ())
 
     def update(self, rec: Params, state_tm1: State, traces: RTUTraces, x_t: jax.Array):
-        a, c, (u1, u2) = _preactivation(rec, state_tm1, x_t, self.options.eps)
+        a, c, (u1, u2) = preactivation(rec, state_tm1, x_t, self.options.eps)
         p, gamma = c.lam, c.gamma
         lam = jax.lax.complex(p.g, p.phi)
         h = jax.lax.complex(*state_tm1)  # the previous (post-activation) state
