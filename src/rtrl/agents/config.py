@@ -128,7 +128,7 @@ class PPOConfig:
         if self.target == "fresh" and self.agent == "tbptt-ppo":
             raise ValueError("target='fresh' is implemented for 'real-time-ppo' and 'mlp-ppo' only; use "
                              "target='stale' with agent='tbptt-ppo'.")
-        object.__setattr__(self, "cell_options", _normalise_options(self.cell_options))
+        object.__setattr__(self, "cell_options", cells.normalise_options(self.cell_options))
         if self.agent != "mlp-ppo":
             try:
                 self.make_cell()
@@ -176,13 +176,3 @@ def _positive_real(name: str, value: Any) -> None:
 def _divisors(n: int) -> list[int]:
     small = [d for d in range(1, int(n**0.5) + 1) if n % d == 0]
     return sorted(set(small + [n // d for d in small]))[:12]
-
-
-def _normalise_options(options: Any) -> tuple[tuple[str, Any], ...]:
-    if isinstance(options, Mapping):
-        items = list(options.items())
-    elif isinstance(options, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in options):
-        items = list(options)
-    else:
-        raise ValueError(f"cell_options must be a mapping of option name to value, got {options!r}.")
-    return tuple(sorted(items))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from typing import Any
+from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -40,6 +40,7 @@ __all__ = [
     "definition",
     "make",
     "names",
+    "normalise_options",
     "rtrl_transition",
 ]
 
@@ -104,6 +105,22 @@ def make(
     return dataclasses.replace(
         Cell(d, hidden_size, gradient, opts, dtype, "dense"), traces=_check_traces(d, traces)
     )
+
+
+def normalise_options(options: Any) -> tuple[tuple[str, Any], ...]:
+    """Cell options as a sorted tuple of (name, value) pairs, so that configs holding them stay hashable.
+
+    Accepts a mapping or such a tuple; anything else is a ValueError naming ``cell_options``.
+    """
+    if isinstance(options, Mapping):
+        items = list(options.items())
+    elif isinstance(options, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in options):
+        items = list(options)
+    else:
+        raise ValueError(f"cell_options must be a mapping of option name to value, got {options!r}.")
+    if any(not isinstance(k, str) for k, _ in items):
+        raise ValueError(f"cell_options keys must be option names (str), got {options!r}.")
+    return tuple(sorted(items))
 
 
 def _check_traces(d: CellDef, traces: str | None) -> str:

@@ -84,7 +84,7 @@ class TDConfig:
         if self.projection_activation not in ("relu", "tanh", "identity"):
             raise ValueError(f"projection_activation must be one of relu, tanh, identity, got "
                              f"{self.projection_activation!r}.")
-        object.__setattr__(self, "cell_options", _normalise_options(self.cell_options))
+        object.__setattr__(self, "cell_options", cells.normalise_options(self.cell_options))
         try:
             cells.definition(self.cell)
         except ValueError as e:
@@ -104,18 +104,6 @@ class TDConfig:
         gradient = "rtrl" if self.learner == "rtrl" else "bptt"
         return cells.make(self.cell, hidden_size=self.hidden_size, gradient=gradient, dtype=self.dtype,
                           **dict(self.cell_options))
-
-
-def _normalise_options(options: Any) -> tuple[tuple[str, Any], ...]:
-    if isinstance(options, Mapping):
-        items = list(options.items())
-    elif isinstance(options, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in options):
-        items = list(options)
-    else:
-        raise ValueError(f"cell_options must be a mapping of option name to value, got {options!r}.")
-    if any(not isinstance(k, str) for k, _ in items):
-        raise ValueError(f"cell_options keys must be option names (str), got {options!r}.")
-    return tuple(sorted(items))
 
 
 def _is_real(value: Any) -> bool:
