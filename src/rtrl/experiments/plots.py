@@ -66,7 +66,11 @@ def _finish(plt, fig, ax, path: str, *, xlabel: str, ylabel: str, title: str,
     for i, (label, value) in enumerate((reference_lines or {}).items()):
         ax.axhline(value, color="k", linestyle=("--", ":", "-.")[i % 3], linewidth=1, label=f"{label} ({value:.4g})")
     if logx:
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 2, 4, 8 or 2e+04, not 2×10⁰
+        ax.xaxis.set_minor_formatter(NullFormatter())
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
