@@ -6,17 +6,12 @@ Prints the compiled XLA kernels (fusions) by total time per iteration, largest f
 """
 
 import argparse
-import collections
-import glob
-import gzip
-import json
-import shutil
-import tempfile
 
 import jax
 
 import rtrl.envs
 from rtrl import agents
+from rtrl.bench.profile import kernel_times
 
 
 def main() -> None:
@@ -35,20 +30,7 @@ def main() -> None:
     state, rollout = jax.block_until_ready(agent.rollout(state))
     run = {"rollout": lambda: agent.rollout(state), "update": lambda: agent.update(state, rollout),
            "iteration": lambda: agent.iteration(state)}[args.part]
-    jax.block_until_ready(run())
-    directory = tempfile.mkdtemp()
-    try:
-        with jax.profiler.trace(directory, create_perfetto_trace=True):
-            jax.block_until_ready(run())
-        events = json.load(gzip.open(glob.glob(f"{directory}/**/perfetto_trace.json.gz", recursive=True)[0]))
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-    events = events["traceEvents"] if isinstance(events, dict) else events
-    total, count = collections.Counter(), collections.Counter()
-    for e in events:
-        if e.get("ph") == "X":
-            total[e["name"]] += e.get("dur", 0)
-            count[e["name"]] += 1
+    total, count = kernel_times(run)
     for name, microseconds in total.most_common(args.top):
         print(f"{microseconds / 1e3:9.2f} ms  {count[name]:7d} calls  {name[:110]}")
 

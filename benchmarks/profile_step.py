@@ -9,16 +9,9 @@ trace of the timed loop — the way to find a fusion that recomputes per-unit fa
 """
 
 import argparse
-import collections
-import glob
-import gzip
-import json
-import shutil
-import tempfile
-
-import jax
 
 from rtrl.bench.cells import Case, build
+from rtrl.bench.profile import kernel_times
 
 
 def main() -> None:
@@ -32,20 +25,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
     run, state = build(Case(args.cell, args.mode, args.batch, args.hidden, args.input))
-    jax.block_until_ready(run(state, args.steps))
-    directory = tempfile.mkdtemp()
-    try:
-        with jax.profiler.trace(directory, create_perfetto_trace=True):
-            jax.block_until_ready(run(state, args.steps))
-        events = json.load(gzip.open(glob.glob(f"{directory}/**/perfetto_trace.json.gz", recursive=True)[0]))
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-    events = events["traceEvents"] if isinstance(events, dict) else events
-    total, count = collections.Counter(), collections.Counter()
-    for e in events:
-        if e.get("ph") == "X":
-            total[e["name"]] += e.get("dur", 0)
-            count[e["name"]] += 1
+    total, count = kernel_times(lambda: run(state, args.steps))
     for name, microseconds in total.most_common(args.top):
         calls = count[name] / args.steps
         if calls >= 0.99:  # kernels of the loop body
