@@ -16,7 +16,6 @@ Actions are drawn beforehand so that only the environment is timed.
 from __future__ import annotations
 
 import argparse
-import csv
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import rtrl.envs as E
+from rtrl.experiments.run_dir import write_csv
 
 
 @dataclass(frozen=True)
@@ -155,11 +155,7 @@ def main() -> None:
         add(bench_host("atari/Breakout", 1, 2_000 // scale))
         add(bench_host("atari/Breakout", 8, 4_000 // scale))
 
-    with open(args.csv, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(asdict(rows[0])))
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(r).items()})
+    write_csv(args.csv, [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(r).items()} for r in rows])
     print(f"wrote {args.csv}")
 
 

@@ -11,13 +11,13 @@ memoryless policy is at chance (negative mean return), while a recurrent one can
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 
 import jax
 
 import rtrl.envs
 from rtrl import agents
+from rtrl.experiments.run_dir import write_csv
 
 
 def main() -> None:
@@ -67,10 +67,7 @@ def main() -> None:
     print(f"final mean return {rows[-1]['mean_return']:+.3f} after {rows[-1]['env_steps']} steps "
           f"({a.agent}, {a.cell if a.agent != 'mlp-ppo' else 'no cell'}, seed {a.seed})")
     if a.csv:
-        with open(a.csv, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        write_csv(a.csv, rows)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,11 @@ Writes prediction_quality.csv (every run) and prints the tables.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import time
 
 from rtrl.experiments.prediction import PredictionConfig, run
+from rtrl.experiments.run_dir import write_csv
 
 TASK = {"isi": 10, "num_distractors": 0}
 LEARNERS = {
@@ -70,10 +70,7 @@ def main() -> None:
             print(f"final  {label:28s} lr={chosen[label]:<7g} MSRE(last 100k)={row['msre_final']:.5f} "
                   f"± {row['msre_final_ci95']:.5f}  oracle {row['oracle_final']:.5f}  "
                   f"ratio {row['ratio_to_oracle']:.2f}  per seed {row['per_seed']}", flush=True)
-    with open(args.out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(args.out, rows)
     print(f"wrote {args.out}")
 
 

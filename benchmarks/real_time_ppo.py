@@ -13,7 +13,6 @@ env step). Each case is compiled and run once (compile time reported apart), the
 from __future__ import annotations
 
 import argparse
-import csv
 import platform
 import statistics
 import time
@@ -22,6 +21,7 @@ import jax
 
 import rtrl.envs
 from rtrl import agents
+from rtrl.experiments.run_dir import write_csv
 
 
 def cases(quick: bool) -> list[tuple[str, agents.PPOConfig, str, int]]:
@@ -104,10 +104,7 @@ def main() -> None:
                      "compile_and_first_s": round(r["first_call_s"], 2), "rollout_mb": round(r["rollout_mb"], 1),
                      "params_total": r["params"][0], "params_recurrent": r["params"][1]})
     if rows and args.csv:
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(args.csv, rows)
         print(f"wrote {args.csv}")
 
 

@@ -21,10 +21,8 @@ synchronisation costs more than it gains); the flag is process-wide, so set it y
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import os
-import platform
 import statistics
 import time
 
@@ -32,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rtrl.bench.cells import describe_device as _device
+from rtrl.experiments.run_dir import write_csv
 from rtrl.learners import TDConfig, make_learner
 
 
@@ -107,13 +107,6 @@ def measure(case: Case, steps: int, repeats: int) -> dict:
     }
 
 
-def _device() -> str:
-    d = jax.devices()[0]
-    if d.platform == "cpu":
-        return f"cpu:{platform.machine()}x{os.cpu_count()}"
-    return f"{d.platform}:{d.device_kind}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=100_000, help="observations per seed in one chunk (RTRL)")
@@ -128,10 +121,7 @@ def main() -> None:
         row = measure(case, args.steps, args.repeats)
         rows.append(row)
         print(f"{row['case']:26s} {row['env_steps_per_s']:12,d} {row['us_per_step']:9.2f} {row['compile_s']:9.2f}")
-    with open(args.csv, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(args.csv, rows)
     print(f"wrote {args.csv}")
 
 

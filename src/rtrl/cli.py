@@ -267,6 +267,7 @@ def cmd_bench_cells(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from rtrl.bench import cells as bench
+    from rtrl.experiments.run_dir import write_csv
 
     config = bench.BenchConfig(**{k: v for k, v in vars(args).items()
                                   if k in {f.name for f in dataclasses.fields(bench.BenchConfig)} and v is not None})
@@ -283,7 +284,7 @@ def cmd_bench_cells(args: argparse.Namespace) -> int:
         for case in todo:
             progress.update(task, description=f"{case.cell} {case.mode} B={case.batch} n={case.hidden}")
             rows.append(bench.measure(case, config))
-            bench.write_csv(rows, out)  # written as it goes: an interrupted run keeps what it measured
+            write_csv(out, rows)  # written as it goes: an interrupted run keeps what it measured
             progress.advance(task)
     table = Table("cell", "mode", "batch", "hidden", "µs/step", "env steps/s", "× forward", "GFLOP/s",
                   "memory (model)", "compile s")

@@ -18,7 +18,6 @@ the cost model's (`rtrl.cost`) and XLA's own buffer assignment for the compiled 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import platform
@@ -198,13 +197,6 @@ def describe_device() -> str:
 
         return f"cpu:{platform.processor() or platform.machine()}x{os.cpu_count()}"
     return f"{device.platform}:{device.device_kind}"
-
-
-def write_csv(rows: list[dict[str, Any]], path: str) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 # --------------------------------------------------------------------------------------------
