@@ -10,44 +10,30 @@ Easy: 1 deck; Medium: 2 decks; Hard: 3 decks.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
-from rtrl.envs.popgym_jax.base import CardGame, popgym_unwrapped
-from rtrl.envs.popgym_jax.cards import attribute, deal, new_deck, one_hot
-from rtrl.envs.spaces import Box, Discrete
+from rtrl.envs.popgym_jax.base import DealState, ShownCardGame, popgym_unwrapped
+from rtrl.envs.popgym_jax.cards import attribute, deal, one_hot
+from rtrl.envs.spaces import Discrete
 
 __all__ = ["HigherLower", "HigherLowerState"]
 
 
-class HigherLowerState(NamedTuple):
-    cards: jax.Array  # (N,) int32: cards[:dealt] dealt so far, in order; the rest not yet dealt
-    dealt: jax.Array  # () int32: cards dealt so far (1 after reset)
-    shuffle: jax.Array  # () bool: deal the rest at random (False: in the order of `cards`)
+HigherLowerState = DealState  # (cards, dealt, shuffle)
 
 
 @dataclasses.dataclass(frozen=True)
-class HigherLower(CardGame):
+class HigherLower(ShownCardGame):
     """Guess whether the next card's rank is higher (0) or lower (1) than the current one."""
 
-    @property
-    def observation_space(self) -> Box:
-        return Box((13,), 0.0, 1.0)
+    shown: ClassVar[tuple[str, int]] = ("ranks", 13)
 
     @property
     def action_space(self) -> Discrete:
         return Discrete(2)
-
-    def reset_from_cards(self, cards: jax.Array) -> tuple[HigherLowerState, jax.Array]:
-        """Start an episode that deals exactly the order ``cards`` (N,)."""
-        cards = jnp.asarray(cards, jnp.int32)
-        return HigherLowerState(cards, jnp.int32(1), jnp.bool_(False)), one_hot(attribute(cards[0], "ranks"), 13)
-
-    def reset_env(self, key: jax.Array) -> tuple[HigherLowerState, jax.Array]:
-        cards, first = deal(new_deck(self.num_cards), 0, key, True)
-        return HigherLowerState(cards, jnp.int32(1), jnp.bool_(True)), one_hot(attribute(first, "ranks"), 13)
 
     def step_env(self, state: HigherLowerState, action: jax.Array, key: jax.Array):
         n, t = self.num_cards, state.dealt

@@ -10,26 +10,23 @@ Easy: 1 deck, k = 4; Medium: 2 decks, k = 32; Hard: 3 decks, k = 64.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from rtrl.envs.popgym_jax.base import CardGame, popgym_unwrapped
-from rtrl.envs.popgym_jax.cards import attribute, deal, new_deck, one_hot
-from rtrl.envs.spaces import Box, Discrete
+from rtrl.envs.popgym_jax.base import DealState, ShownCardGame, popgym_unwrapped
+from rtrl.envs.popgym_jax.cards import attribute, deal, one_hot
+from rtrl.envs.spaces import Discrete
 
 __all__ = ["RepeatPrevious", "RepeatPreviousState"]
 
 
-class RepeatPreviousState(NamedTuple):
-    cards: jax.Array  # (N,) int32: cards[:dealt] dealt so far, in order; the rest not yet dealt
-    dealt: jax.Array  # () int32: cards dealt so far (1 after reset)
-    shuffle: jax.Array  # () bool: deal the rest at random (False: in the order of `cards`)
+RepeatPreviousState = DealState  # (cards, dealt, shuffle)
 
 
 @dataclasses.dataclass(frozen=True)
-class RepeatPrevious(CardGame):
+class RepeatPrevious(ShownCardGame):
     """Name the suit of the card seen ``k - 1`` steps before the current one."""
 
     k: int = 4
@@ -40,21 +37,8 @@ class RepeatPrevious(CardGame):
             raise ValueError(f"k must be an integer in 1..{self.num_cards - 1}, got {self.k!r}")
 
     @property
-    def observation_space(self) -> Box:
-        return Box((4,), 0.0, 1.0)
-
-    @property
     def action_space(self) -> Discrete:
         return Discrete(4)
-
-    def reset_from_cards(self, cards: jax.Array) -> tuple[RepeatPreviousState, jax.Array]:
-        """Start an episode that deals exactly the order ``cards`` (N,)."""
-        cards = jnp.asarray(cards, jnp.int32)
-        return RepeatPreviousState(cards, jnp.int32(1), jnp.bool_(False)), one_hot(attribute(cards[0], "suits"), 4)
-
-    def reset_env(self, key: jax.Array) -> tuple[RepeatPreviousState, jax.Array]:
-        cards, first = deal(new_deck(self.num_cards), 0, key, True)
-        return RepeatPreviousState(cards, jnp.int32(1), jnp.bool_(True)), one_hot(attribute(first, "suits"), 4)
 
     def step_env(self, state: RepeatPreviousState, action: jax.Array, key: jax.Array):
         n, k, t = self.num_cards, self.k, state.dealt
