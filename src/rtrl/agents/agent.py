@@ -105,7 +105,14 @@ class Agent:
     def _rollout(self, state: RunState) -> tuple[RunState, Rollout]:
         if self.jax_native:
             return jax_rollout(self.network, self.env, state, self.config.num_steps)
-        return host_rollout(self._policy, self.env, state, self.config.num_steps)
+        seeds = jax.tree.map(lambda x: x[None], state)  # the host loop runs a seed axis: here one seed
+        seeds, rollout = self.host_rollout_seeds(seeds, [self.env])
+        return jax.tree.map(lambda x: x[0], (seeds, rollout))
+
+    def host_rollout_seeds(self, states: RunState, envs: list) -> tuple[RunState, Rollout]:
+        """Host envs only: one rollout of several seeds in lockstep, ``states`` stacked on a leading
+        seed axis and ``envs[k]`` the envs of seed k (each like ``self.env``); one policy call per step."""
+        return host_rollout(self._policy, envs, states, self.config.num_steps)
 
     def _update(self, state: RunState, rollout: Rollout) -> tuple[RunState, dict[str, jax.Array]]:
         rng, key = jax.random.split(state.rng)

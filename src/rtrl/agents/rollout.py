@@ -10,6 +10,7 @@ rollout's ``log π(a_t|·)`` and ``V_t`` bit for bit with unchanged parameters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -108,10 +109,10 @@ def jax_rollout(net: ActorCritic, env: Any, state: RunState, num_steps: int) -> 
 
 
 class HostPolicy(NamedTuple):
-    """The jitted pieces of a host rollout."""
+    """The jitted pieces of a host rollout, batched over a leading seed axis S (one call for all seeds)."""
 
     buffers: Any  # (state, num_steps) -> zeroed device buffers for obs, first, carry, action, log_prob, value
-    act: Any  # (params, carry, obs, first, key, buffers, t) -> (carry_t, env_action, buffers with row t written)
+    act: Any  # (params, carry, obs, first, keys, buffers, t) -> (carry_t, env_action, buffers with row t written)
     value: Any  # (params, carry_t, obs) -> V
 
 
@@ -126,48 +127,65 @@ def make_host_policy(net: ActorCritic, action_space: Any, num_steps: int) -> Hos
         action = policy.sample(key)
         return carry_t, env_action(action_space, action), action, policy.log_prob(action), value
 
-    def act(params, carry, obs, first, key, bufs, t):
-        carry_t, to_env, action, log_prob, value = act_only(params, carry, obs, first, key)
+    def act(params, carry, obs, first, keys, bufs, t):
+        # obs and first arrive as host arrays and keys[t] is taken here: no eager device op per step
+        obs = obs.astype(jnp.float32)
+        carry_t, to_env, action, log_prob, value = act_only(params, carry, obs, first, keys[t])
         row = (obs, first, carry, action, log_prob, value)  # row t holds the carry BEFORE step t
         bufs = jax.tree.map(lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, t, 0), bufs, row)
         return carry_t, to_env, bufs
 
+    seeds = jax.vmap  # every piece maps over the seed axis; t is shared
     # the buffers are donated: each step writes one row in place
-    return HostPolicy(jax.jit(buffers), jax.jit(act, donate_argnums=(5,)), jax.jit(net.value_only))
+    return HostPolicy(jax.jit(seeds(buffers)),
+                      jax.jit(seeds(act, in_axes=(0, 0, 0, 0, 0, 0, None)), donate_argnums=(5,)),
+                      jax.jit(seeds(net.value_only)))
 
 
-def host_rollout(policy: HostPolicy, env: Any, state: RunState, num_steps: int) -> tuple[RunState, Rollout]:
-    """``num_steps`` steps of a host env: one jitted policy call per step, batched over the envs."""
-    params, carry, obs, first = state.params, state.carry, state.obs, state.first
-    e = obs.shape[0]
+def host_rollout(policy: HostPolicy, envs: Sequence[Any], state: RunState, num_steps: int) -> tuple[RunState, Rollout]:
+    """``num_steps`` steps of S host envs in lockstep, one per seed (``state`` has a leading seed
+    axis S = len(envs)): one jitted policy call per step for all seeds and their envs."""
+    params, carry = state.params, state.carry
+    obs, first = np.asarray(state.obs), np.asarray(state.first)
+    s, e = first.shape
     ep_ret, ep_len = np.asarray(state.episode_return), np.asarray(state.episode_length)
-    keys = jax.random.split(state.rng, num_steps + 1)
-    bufs = policy.buffers(params, carry, obs, first, keys[0])
-    host = {k: np.zeros((num_steps, e), dt) for k, dt in (
+    keys = jax.vmap(lambda k: jax.random.split(k, num_steps + 1))(state.rng)
+    bufs = policy.buffers(params, carry, obs, first, keys[:, 0])
+    host = {k: np.zeros((num_steps, s, e), dt) for k, dt in (
         ("reward", np.float32), ("done", bool), ("terminated", bool), ("truncated", bool),
         ("truncation_value", np.float32), ("episode_return", np.float32), ("episode_length", np.int32))}
+    next_obs = np.empty_like(obs)
     for t in range(num_steps):
-        carry, to_env, bufs = policy.act(params, carry, obs, first, keys[t], bufs, t)
-        next_obs, reward, done, info = env.step(np.asarray(to_env))
-        truncated, terminated = np.asarray(info["truncated"]), np.asarray(info["terminated"])
-        if truncated.any():  # V(final_obs) from the carry after this step
-            v = np.asarray(policy.value(params, carry, jnp.asarray(info["final_obs"])))
-            host["truncation_value"][t] = np.where(truncated, v, 0.0)
-        ep_ret = ep_ret + reward
+        carry, to_env, bufs = policy.act(params, carry, obs, first, keys, bufs, t)
+        to_env = np.asarray(to_env)
+        final_obs, infos = None, []
+        for k, env in enumerate(envs):
+            next_obs[k], host["reward"][t, k], host["done"][t, k], info = env.step(to_env[k])
+            host["terminated"][t, k], host["truncated"][t, k] = info["terminated"], info["truncated"]
+            if host["truncated"][t, k].any():
+                final_obs = np.zeros_like(obs) if final_obs is None else final_obs
+                final_obs[k] = info["final_obs"]
+            infos.append(info)
+        done = host["done"][t]
+        if final_obs is not None:  # V(final_obs) from the carry after this step
+            v = np.asarray(policy.value(params, carry, final_obs))
+            host["truncation_value"][t] = np.where(host["truncated"][t], v, 0.0)
+        ep_ret = ep_ret + host["reward"][t]
         ep_len = ep_len + 1
-        host["episode_return"][t] = np.where(done, info.get("episode_return", ep_ret), 0.0)
-        host["episode_length"][t] = np.where(done, info.get("episode_length", ep_len), 0)
+        for k, info in enumerate(infos):  # the env's episode statistics where it keeps them (wrappers)
+            host["episode_return"][t, k] = np.where(done[k], info.get("episode_return", ep_ret[k]), 0.0)
+            host["episode_length"][t, k] = np.where(done[k], info.get("episode_length", ep_len[k]), 0)
         ep_ret, ep_len = np.where(done, 0.0, ep_ret).astype(np.float32), np.where(done, 0, ep_len).astype(np.int32)
-        host["reward"][t], host["done"][t], host["terminated"][t], host["truncated"][t] = \
-            reward, done, terminated, truncated
-        obs, first = jnp.asarray(next_obs), jnp.asarray(done)
+        obs, first = next_obs.copy(), done.copy()
     b_obs, b_first, b_carry, b_action, b_log_prob, b_value = bufs
     dtype = b_value.dtype
+    time_major = {k: np.moveaxis(v, 0, 1) for k, v in host.items()}  # (S, T, E)
     rollout = Rollout(b_obs, b_first, b_carry, b_action, b_log_prob, b_value,
-                      jnp.asarray(host["reward"], dtype), jnp.asarray(host["done"]), jnp.asarray(host["terminated"]),
-                      jnp.asarray(host["truncated"]), jnp.asarray(host["truncation_value"], dtype),
-                      jnp.asarray(host["episode_return"]), jnp.asarray(host["episode_length"]))
-    state = state._replace(obs=obs, first=first, carry=carry, episode_return=jnp.asarray(ep_ret),
-                           episode_length=jnp.asarray(ep_len), rng=keys[-1],
-                           env_steps=state.env_steps + jnp.int32(num_steps * e))
+                      jnp.asarray(time_major["reward"], dtype), jnp.asarray(time_major["done"]),
+                      jnp.asarray(time_major["terminated"]), jnp.asarray(time_major["truncated"]),
+                      jnp.asarray(time_major["truncation_value"], dtype),
+                      jnp.asarray(time_major["episode_return"]), jnp.asarray(time_major["episode_length"]))
+    state = state._replace(obs=jnp.asarray(obs, jnp.float32), first=jnp.asarray(first), carry=carry,
+                           episode_return=jnp.asarray(ep_ret), episode_length=jnp.asarray(ep_len),
+                           rng=keys[:, -1], env_steps=state.env_steps + jnp.int32(num_steps * e))
     return state, rollout

@@ -51,15 +51,15 @@ def check_host_actions(space: Space, actions: Any, num_envs: int) -> np.ndarray:
         )
     if isinstance(space, Discrete):
         bad = (a < 0) | (a >= space.n)
-        if np.any(bad):
+        if bad.any():
             raise ValueError(
                 f"action outside the action space {space}: env(s) {np.flatnonzero(bad).tolist()[:5]} got "
                 f"{a[bad].tolist()[:5]}; valid: 0..{space.n - 1}"
             )
     else:
         lo, hi = space.low_array, space.high_array
-        bad = ~np.isfinite(a) | (a < lo) | (a > hi)
-        if np.any(bad):
+        bad = ~((a >= lo) & (a <= hi) & np.isfinite(a))  # NaN fails the comparisons
+        if bad.any():
             raise ValueError(
                 f"action outside the action space {space}: values {a[bad].tolist()[:5]} are not finite or out of "
                 f"bounds [{lo.min()}, {hi.max()}]; wrap the env with rtrl.envs.wrappers.clip_action to clip instead"

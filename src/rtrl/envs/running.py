@@ -42,7 +42,10 @@ def update_moments(xp: Any, m: Moments, x: Any, feature_ndim: int) -> Moments:
     for ax in batch_axes:
         n *= x.shape[ax]
     n_f = xp.asarray(n, xp.float32)
-    if batch_axes:
+    if n == 1:  # one sample (a single host env): its own mean, zero variance; cheaper than the reductions
+        mean_x = x.reshape(x.shape[x.ndim - feature_ndim:])
+        var_x = xp.zeros_like(mean_x)
+    elif batch_axes:
         mean_x, var_x = x.mean(axis=batch_axes), x.var(axis=batch_axes)
     else:
         mean_x, var_x = x, xp.zeros_like(x)

@@ -8,7 +8,8 @@
 Seed k (``seed + k``) initialises its parameters, environments and sampling from its own key.
 With a JAX-native environment the seeds run side by side under `jax.vmap`, one jitted call per
 iteration (rollout + update); with a host environment (popgym, MuJoCo) each seed has its own
-environments and the seeds take turns.
+environments, stepped in lockstep with the others: one jitted policy call per step serves every
+seed, and the update is vmapped over the seeds.
 
 Logs: after every iteration one row per seed is appended to ``seed_<k>.csv`` (and flushed) and to
 TensorBoard: environment steps, the mean return and length of the episodes that ended in the
@@ -224,25 +225,28 @@ def _make_runners(config: TrainConfig) -> _Runners:
     if agent.jax_native:
         batched = jax.jit(jax.vmap(agent.iteration))
         return _Runners(agent, lambda: jax.vmap(agent.init)(jnp.stack(keys)), batched, lambda s, it: s)
-    # Host environments hold their own state: one agent (with its own envs) per seed, taking turns.
-    seeds = [agent] + [config.make_agent() for _ in range(config.seeds - 1)]
+    # Host environments hold their own state: each seed has its own envs; the seeds step in lockstep
+    # (one policy call per step for all of them) and are updated together under vmap.
+    envs = [agent.env] + [config.make_env() for _ in range(config.seeds - 1)]
+    update = jax.jit(jax.vmap(agent.update))
+
+    def init():
+        states = [dataclasses.replace(agent, env=env).init(key) for env, key in zip(envs, keys)]
+        return jax.tree.map(lambda *x: jnp.stack(x), *states)
 
     def iteration(states):
-        results = [a.iteration(s) for a, s in zip(seeds, states)]
-        stacked = jax.tree.map(lambda *m: jnp.stack(m), *[m for _, m in results])
-        return [s for s, _ in results], stacked
+        states, rollout = agent.host_rollout_seeds(states, envs)
+        return update(states, rollout)
 
     def after_restore(states, it):
-        restored = []
-        for k, (a, s) in enumerate(zip(seeds, states)):
-            obs = jnp.asarray(a.env.reset(seed=(config.seed + k) * 1_000_003 + it), jnp.float32)
-            restored.append(s._replace(obs=obs, first=jnp.ones_like(s.first),
-                                       carry=a.network.initial_carry(s.params, config.ppo.num_envs),
-                                       episode_return=jnp.zeros_like(s.episode_return),
-                                       episode_length=jnp.zeros_like(s.episode_length)))
-        return restored
+        e = config.ppo.num_envs
+        obs = np.stack([env.reset(seed=(config.seed + k) * 1_000_003 + it) for k, env in enumerate(envs)])
+        carry = jax.vmap(lambda p: agent.network.initial_carry(p, e))(states.params)
+        return states._replace(obs=jnp.asarray(obs, jnp.float32), first=jnp.ones_like(states.first), carry=carry,
+                               episode_return=jnp.zeros_like(states.episode_return),
+                               episode_length=jnp.zeros_like(states.episode_length))
 
-    return _Runners(agent, lambda: [a.init(k) for a, k in zip(seeds, keys)], iteration, after_restore)
+    return _Runners(agent, init, iteration, after_restore)
 
 
 # -- logs ----------------------------------------------------------------------------------------
