@@ -36,8 +36,11 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=500_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--report", type=int, default=10, help="iterations per printed line")
-    p.add_argument("--wrappers", choices=("none", "standard", "standard-no-prev"), default="none",
-                   help="rtrl.envs.wrappers.standard (obs/reward normalisation, previous action+reward) or not")
+    p.add_argument("--wrappers", choices=("none", "standard", "standard-prev-action", "standard-no-prev"),
+                   default="standard-prev-action",
+                   help="rtrl.envs.wrappers.standard (obs/reward normalisation, previous action + reward); "
+                        "with the previous action only (the default: no reward feedback for a memoryless "
+                        "policy to exploit); with neither; or no wrappers")
     p.add_argument("--csv", default=None)
     a = p.parse_args()
     config = agents.PPOConfig(agent=a.agent, cell=a.cell, hidden_size=a.hidden, num_envs=a.num_envs,
@@ -47,6 +50,8 @@ def main() -> None:
     env = rtrl.envs.make(a.env)
     if a.wrappers != "none":
         env = rtrl.envs.wrappers.standard(env, previous_action_and_reward=a.wrappers == "standard")
+        if a.wrappers == "standard-prev-action":
+            env = rtrl.envs.wrappers.previous_action_reward(env, reward=False)
     agent = agents.make(config, env)
     state = agent.init(jax.random.PRNGKey(a.seed))
     iterations = max(1, a.steps // config.rollout_size)

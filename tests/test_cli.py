@@ -1,6 +1,7 @@
 """The `rtrl` command: each subcommand runs, and bad input is refused before any work."""
 
 import csv
+import json
 
 import pytest
 
@@ -114,6 +115,11 @@ def test_train_preset_with_overrides_then_resume(tmp_path, capsys):
         assert len(f.read().splitlines()) == 3  # header + 2 iterations
     assert main(["train", "--out", str(out), "--resume", "--learning-rate", "0.5"]) == 2
     assert "ppo.learning_rate" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert main(["plot", str(out), "--out", str(tmp_path / "returns.png")]) == 0  # a training run: curves + table
+    text = capsys.readouterr().out
+    assert (tmp_path / "returns.png").stat().st_size > 0
+    assert "RepeatPreviousEasy" in text and f"{summary['final_return']['mean']:.3f}" in text
     with pytest.raises(SystemExit) as e:
         main(["train", "--preset", "rtu-paper/popgym-countrecal", "--out", str(tmp_path / "x")])
     assert e.value.code == 2 and "rtu-paper/popgym-countrecall" in capsys.readouterr().err

@@ -156,6 +156,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if all(_is_training_run(r) for r in args.runs):
         training.plot_returns(args.runs, args.out)
         runs = args.runs
+        table = Table("run", "env steps/seed", "final return (95% band)", "per seed")
+        for row in training.report(runs):
+            table.add_row(escape(row["label"]), f"{row['env_steps_per_seed']:,}",
+                          f"{row['final_return']:.3f} ± {row['ci95']:.3f}",
+                          " ".join(f"{v:.3f}" for v in row["per_seed"]))
+        console.print(table)
+        console.print(f"final return: {training.FINAL_RETURN}")
     else:
         runs = replot.plot(args.runs, args.out, metric=args.metric, logy=not args.linear)
     console.print(f"plotted {len(runs)} run(s) to {args.out}")

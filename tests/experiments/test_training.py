@@ -3,6 +3,7 @@
 import csv
 import os
 
+import numpy as np
 import pytest
 
 from rtrl.agents import PPOConfig
@@ -58,6 +59,23 @@ def test_host_environment_run(tmp_path):
     assert summary["env_steps_per_seed"] == 64
     rows = _rows(os.path.join(tmp_path, "host", "seed_0.csv"))
     assert [int(r["env_steps"]) for r in rows] == [32, 64]
+
+
+def test_host_seeds_in_lockstep_equal_separate_runs(tmp_path):
+    # seeds of a host run share one policy call per step; each must still be its own run
+    def run(name, **kw):
+        config = TrainConfig(env="popgym/RepeatPreviousEasy", total_steps=96, ppo=TINY, **kw)
+        training.train(config, str(tmp_path / name))
+        return [_rows(os.path.join(tmp_path, name, f"seed_{config.seed + k}.csv")) for k in range(config.seeds)]
+
+    together = run("together", seeds=2, seed=5)
+    apart = run("five", seed=5) + run("six", seed=6)
+    assert together[0] != together[1]
+    for lockstep, alone in zip(together, apart):
+        for a, b in zip(lockstep, alone):
+            assert a.keys() == b.keys()
+            for key in a:
+                np.testing.assert_allclose(float(a[key]), float(b[key]), rtol=1e-4, atol=1e-5, err_msg=key)
 
 
 @pytest.mark.parametrize("values,message", [

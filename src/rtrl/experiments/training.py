@@ -298,30 +298,44 @@ def _tensorboard(out: str, config: TrainConfig):
 
 def _summary(out: str, config: TrainConfig, total_params: int, recurrent_params: int, rollout_bytes: int,
              rate: float, iterations: int) -> dict[str, Any]:
-    finals = []
-    for k in range(config.seeds):
-        rows = run_dir.read_csv(os.path.join(out, f"seed_{config.seed + k}.csv"))
-        returns = [r["episode_return"] for r in rows if r["episodes"] > 0]
-        tail = returns[-max(1, len(returns) // 10):] if returns else [float("nan")]
-        finals.append(float(np.mean(tail)))
+    finals = final_returns(out)
     mean, band = plots.mean_and_band(np.asarray(finals))
     return {"name": config.name, "env": config.env, "agent": config.ppo.agent, "iterations": iterations,
             "env_steps_per_seed": iterations * config.ppo.rollout_size, "seeds": config.seeds,
             "final_return": {"mean": float(mean), "ci95": float(band), "per_seed": finals,
-                             "definition": "mean episode return over the last 10% of iterations with episodes"},
+                             "definition": FINAL_RETURN},
             "parameters": total_params, "recurrent_parameters": recurrent_params,
             "rollout_megabytes": rollout_bytes / 2**20,
             "steps_per_second": rate, "steps_per_second_definition": "all seeds, after the first (compiling) iteration",
             "device": jax.devices()[0].platform}
 
 
+FINAL_RETURN = "mean episode return over the last 10% of iterations with episodes"
+
+
+def final_returns(run: str) -> list[float]:
+    """Per seed of a training run directory (finished or not): the mean episode return over the
+    last 10% of its logged iterations in which episodes ended."""
+    finals = []
+    for f in _seed_files(run):
+        returns = [r["episode_return"] for r in run_dir.read_csv(os.path.join(run, f)) if r["episodes"] > 0]
+        tail = returns[-max(1, len(returns) // 10):] if returns else [float("nan")]
+        finals.append(float(np.mean(tail)))
+    return finals
+
+
+def _seed_files(run: str) -> list[str]:
+    files = sorted((f for f in os.listdir(run) if f.startswith("seed_") and f.endswith(".csv")),
+                   key=lambda f: int(f[len("seed_"):-len(".csv")]))
+    if not files:
+        raise ValueError(f"{run!r} holds no seed_<k>.csv.")
+    return files
+
+
 def load_returns(run: str) -> tuple[str, np.ndarray, np.ndarray]:
     """(label, env steps (points,), episode return (seeds, points)) from a training run directory,
     with iterations where no episode ended filled by the previous value."""
-    files = sorted(f for f in os.listdir(run) if f.startswith("seed_") and f.endswith(".csv"))
-    if not files:
-        raise ValueError(f"{run!r} holds no seed_<k>.csv.")
-    tables = [run_dir.read_csv(os.path.join(run, f)) for f in files]
+    tables = [run_dir.read_csv(os.path.join(run, f)) for f in _seed_files(run)]
     points = min(len(t) for t in tables)
     x = np.array([r["env_steps"] for r in tables[0][:points]])
     ys = []
@@ -339,6 +353,22 @@ def load_returns(run: str) -> tuple[str, np.ndarray, np.ndarray]:
         except ValueError:
             pass
     return label, x, np.array(ys)
+
+
+def report(runs: list[str]) -> list[dict[str, Any]]:
+    """One row per training run directory (finished or still running): its label and environment,
+    the env steps every seed has reached, and the final return (`final_returns`) as mean, 95% band
+    and per seed."""
+    rows = []
+    for run in runs:
+        label, x, _ = load_returns(run)
+        config = load_config(load_yaml(os.path.join(run, run_dir.CONFIG)))
+        finals = final_returns(run)
+        mean, band = plots.mean_and_band(np.asarray(finals))
+        rows.append({"run": run, "label": label, "env": config.env,
+                     "env_steps_per_seed": int(x[-1]) if len(x) else 0, "seeds": len(finals),
+                     "final_return": float(mean), "ci95": float(band), "per_seed": finals})
+    return rows
 
 
 def plot_returns(runs: list[str], path: str) -> None:
