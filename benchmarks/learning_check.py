@@ -32,7 +32,9 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--r-min", type=float, default=None, help="RTU/LRU eigenvalue ring: smallest |λ| at init")
+    p.add_argument("--max-phase", type=float, default=None, help="RTU/LRU eigenvalue ring: largest phase at init")
     p.add_argument("--sequence-length", type=int, default=None)
+    p.add_argument("--encoder", type=int, nargs="*", default=[64], help="encoder layer sizes (none: the raw input)")
     p.add_argument("--steps", type=int, default=500_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--report", type=int, default=10, help="iterations per printed line")
@@ -45,8 +47,9 @@ def main() -> None:
     a = p.parse_args()
     config = agents.PPOConfig(agent=a.agent, cell=a.cell, hidden_size=a.hidden, num_envs=a.num_envs,
                               num_steps=a.num_steps, num_minibatches=a.minibatches, update_epochs=a.epochs,
-                              learning_rate=a.lr, sequence_length=a.sequence_length,
-                              cell_options={} if a.r_min is None else {"r_min": a.r_min})
+                              learning_rate=a.lr, sequence_length=a.sequence_length, encoder=tuple(a.encoder),
+                              cell_options={k: v for k, v in (("r_min", a.r_min), ("max_phase", a.max_phase))
+                                            if v is not None})
     env = rtrl.envs.make(a.env)
     if a.wrappers != "none":
         env = rtrl.envs.wrappers.standard(env, previous_action_and_reward=a.wrappers == "standard")

@@ -5,7 +5,7 @@ them. Defaults are the paper's PPO settings (`PPOConfig`): one environment, roll
 4 epochs × 32 minibatches, Adam 1e-4, the standard wrapper stack, and a linear RTU of 192 units
 trained with RTRL (Real-Time PPO) — 24,960 recurrent parameters on Ant-P, the size the paper
 matched its architectures at. Swap the agent with flags, e.g.
-``--agent tbptt-ppo --cell gru --hidden-size 88 --sequence-length 16`` or ``--agent mlp-ppo``.
+``--agent tbptt-ppo --cell gru --hidden-size 64 --sequence-length 32`` or ``--agent mlp-ppo``.
 """
 
 from __future__ import annotations
