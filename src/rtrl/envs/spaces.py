@@ -86,6 +86,11 @@ class Box:
                 object.__setattr__(self, field, flat[0])
             else:
                 object.__setattr__(self, field, flat)
+        # the bounds as arrays, made once (host envs check every action against them) and read-only
+        for field in ("low", "high"):
+            array = self._bound_array(getattr(self, field))
+            array.setflags(write=False)
+            object.__setattr__(self, f"_{field}_array", array)
         if np.any(self.low_array > self.high_array):
             raise ValueError(f"Box.low must be <= Box.high element-wise, got low={self.low}, high={self.high}")
 
@@ -100,13 +105,13 @@ class Box:
 
     @property
     def low_array(self) -> np.ndarray:
-        """Lower bounds as a float32 array of ``shape``."""
-        return self._bound_array(self.low)
+        """Lower bounds as a (read-only) float32 array of ``shape``."""
+        return self._low_array
 
     @property
     def high_array(self) -> np.ndarray:
-        """Upper bounds as a float32 array of ``shape``."""
-        return self._bound_array(self.high)
+        """Upper bounds as a (read-only) float32 array of ``shape``."""
+        return self._high_array
 
     @property
     def bounded(self) -> bool:
