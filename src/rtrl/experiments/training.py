@@ -54,7 +54,7 @@ class TrainConfig:
     wrappers: str = field("standard", "standard (the RTU paper's stack: episode stats, action clipping, "
                           "observation and reward normalisation, previous action/reward for discrete envs) or none")
     total_steps: int = field(1_000_000, "environment steps per seed (rounded up to whole rollouts)")
-    seeds: int = field(1, "independent runs (vmapped for JAX-native environments)")
+    seeds: int = field(1, "independent runs (vmapped for JAX-native environments, in lockstep for host ones)")
     seed: int = field(0, "seed of the first run; run k uses seed + k")
     checkpoint_every: int = field(10, "iterations between checkpoints")
     label: str = field("", "a name for plots and tables")
