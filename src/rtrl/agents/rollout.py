@@ -61,22 +61,24 @@ def env_action(space: Any, action: jax.Array) -> jax.Array:
     from rtrl.envs.spaces import Box
 
     if isinstance(space, Box):
-        lo, hi = np.asarray(space.low_array, np.float32), np.asarray(space.high_array, np.float32)
-        return jnp.clip(action, jnp.asarray(lo.reshape(space.shape)), jnp.asarray(hi.reshape(space.shape))).astype(
-            jnp.float32)
+        return jnp.clip(action, space.low_array, space.high_array).astype(jnp.float32)  # float32, of the space's shape
     return action
 
 
-def episode_updates(ep_return, ep_length, reward, done, info):
-    """Running (return, length) after a step, and the finished episode's (return, length) where done."""
+def episode_updates(ep_return, ep_length, reward, done, info, xp: Any = jnp):
+    """Running (return, length) after a step, and the finished episode's (return, length) where done.
+
+    ``info`` may carry the env's own ``episode_return``/``episode_length`` (episode-statistics
+    wrapper); they are used where present. ``xp``: jax.numpy (in a scan) or numpy (the host loop).
+    """
     ret = ep_return + reward.astype(ep_return.dtype)
     length = ep_length + 1
     fin_ret = info.get("episode_return", ret) if isinstance(info, dict) else ret
     fin_len = info.get("episode_length", length) if isinstance(info, dict) else length
-    zero = jnp.zeros_like
-    finished = (jnp.where(done, fin_ret, zero(ret)).astype(jnp.float32),
-                jnp.where(done, fin_len, zero(length)).astype(jnp.int32))
-    return jnp.where(done, zero(ret), ret), jnp.where(done, zero(length), length), finished
+    zero = xp.zeros_like
+    finished = (xp.where(done, fin_ret, zero(ret)).astype(xp.float32),
+                xp.where(done, fin_len, zero(length)).astype(xp.int32))
+    return xp.where(done, zero(ret), ret), xp.where(done, zero(length), length), finished
 
 
 def jax_rollout(net: ActorCritic, env: Any, state: RunState, num_steps: int) -> tuple[RunState, Rollout]:
@@ -151,7 +153,7 @@ def host_rollout(policy: HostPolicy, envs: Sequence[Any], state: RunState, num_s
     ep_ret, ep_len = np.asarray(state.episode_return), np.asarray(state.episode_length)
     keys = jax.vmap(lambda k: jax.random.split(k, num_steps + 1))(state.rng)
     bufs = policy.buffers(params, carry, obs, first, keys[:, 0])
-    host = {k: np.zeros((num_steps, s, e), dt) for k, dt in (
+    host = {k: np.zeros((s, num_steps, e), dt) for k, dt in (  # (S, T, E): each seed's rollout is time-major
         ("reward", np.float32), ("done", bool), ("terminated", bool), ("truncated", bool),
         ("truncation_value", np.float32), ("episode_return", np.float32), ("episode_length", np.int32))}
     next_obs = np.empty_like(obs)
@@ -160,31 +162,29 @@ def host_rollout(policy: HostPolicy, envs: Sequence[Any], state: RunState, num_s
         to_env = np.asarray(to_env)
         final_obs, infos = None, []
         for k, env in enumerate(envs):
-            next_obs[k], host["reward"][t, k], host["done"][t, k], info = env.step(to_env[k])
-            host["terminated"][t, k], host["truncated"][t, k] = info["terminated"], info["truncated"]
-            if host["truncated"][t, k].any():
+            next_obs[k], host["reward"][k, t], host["done"][k, t], info = env.step(to_env[k])
+            host["terminated"][k, t], host["truncated"][k, t] = info["terminated"], info["truncated"]
+            if host["truncated"][k, t].any():
                 final_obs = np.zeros_like(obs) if final_obs is None else final_obs
                 final_obs[k] = info["final_obs"]
             infos.append(info)
-        done = host["done"][t]
+        done = host["done"][:, t]
         if final_obs is not None:  # V(final_obs) from the carry after this step
             v = np.asarray(policy.value(params, carry, final_obs))
-            host["truncation_value"][t] = np.where(host["truncated"][t], v, 0.0)
-        ep_ret = ep_ret + host["reward"][t]
-        ep_len = ep_len + 1
-        for k, info in enumerate(infos):  # the env's episode statistics where it keeps them (wrappers)
-            host["episode_return"][t, k] = np.where(done[k], info.get("episode_return", ep_ret[k]), 0.0)
-            host["episode_length"][t, k] = np.where(done[k], info.get("episode_length", ep_len[k]), 0)
-        ep_ret, ep_len = np.where(done, 0.0, ep_ret).astype(np.float32), np.where(done, 0, ep_len).astype(np.int32)
+            host["truncation_value"][:, t] = np.where(host["truncated"][:, t], v, 0.0)
+        # the env's episode statistics where it keeps them (all seeds' envs are built alike)
+        stats = {name: np.stack([i[name] for i in infos]) for name in ("episode_return", "episode_length")
+                 if name in infos[0]}
+        ep_ret, ep_len, (host["episode_return"][:, t], host["episode_length"][:, t]) = episode_updates(
+            ep_ret, ep_len, host["reward"][:, t], done, stats, xp=np)
         obs, first = next_obs.copy(), done.copy()
     b_obs, b_first, b_carry, b_action, b_log_prob, b_value = bufs
     dtype = b_value.dtype
-    time_major = {k: np.moveaxis(v, 0, 1) for k, v in host.items()}  # (S, T, E)
     rollout = Rollout(b_obs, b_first, b_carry, b_action, b_log_prob, b_value,
-                      jnp.asarray(time_major["reward"], dtype), jnp.asarray(time_major["done"]),
-                      jnp.asarray(time_major["terminated"]), jnp.asarray(time_major["truncated"]),
-                      jnp.asarray(time_major["truncation_value"], dtype),
-                      jnp.asarray(time_major["episode_return"]), jnp.asarray(time_major["episode_length"]))
+                      jnp.asarray(host["reward"], dtype), jnp.asarray(host["done"]),
+                      jnp.asarray(host["terminated"]), jnp.asarray(host["truncated"]),
+                      jnp.asarray(host["truncation_value"], dtype),
+                      jnp.asarray(host["episode_return"]), jnp.asarray(host["episode_length"]))
     state = state._replace(obs=jnp.asarray(obs, jnp.float32), first=jnp.asarray(first), carry=carry,
                            episode_return=jnp.asarray(ep_ret), episode_length=jnp.asarray(ep_len),
                            rng=keys[:, -1], env_steps=state.env_steps + jnp.int32(num_steps * e))
