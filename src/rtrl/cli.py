@@ -141,7 +141,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _is_training_run(path: str) -> bool:
-    return os.path.exists(os.path.join(path, "checkpoint.npz"))
+    from rtrl.experiments.training import CHECKPOINT
+
+    return os.path.exists(os.path.join(path, CHECKPOINT))
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
