@@ -125,6 +125,31 @@ def test_host_env_rollout_is_reproducible():
     assert results[0]["env_steps"] == 16
 
 
+
+@pytest.mark.parametrize("statistics", [False, True])
+def test_host_rollout_episode_returns_are_the_sums_of_their_rewards(statistics):
+    # with or without the env's own episode statistics, a finished episode logs the sum of its rewards
+    pytest.importorskip("popgym")
+    env = rtrl.envs.make("popgym/RepeatPreviousEasy", num_envs=2)
+    if statistics:
+        env = rtrl.envs.wrappers.episode_statistics(env)
+    agent = agents.make(_config(num_envs=2, num_steps=128), env)
+    state, rollout = agent.rollout(agent.init(jax.random.PRNGKey(1)))
+    reward, done = np.asarray(rollout.reward), np.asarray(rollout.done)
+    logged, lengths = np.asarray(rollout.episode_return), np.asarray(rollout.episode_length)
+    assert done.sum() >= 4
+    for e in range(2):
+        running, length = 0.0, 0
+        for t in range(128):
+            running, length = running + reward[t, e], length + 1
+            if done[t, e]:
+                assert logged[t, e] == pytest.approx(running, abs=1e-5) and lengths[t, e] == length
+                running, length = 0.0, 0
+            else:
+                assert logged[t, e] == 0 and lengths[t, e] == 0
+        assert float(state.episode_return[e]) == pytest.approx(running, abs=1e-5)
+    env.close()
+
 BAD = [
     (dict(num_minibatches=3), "num_minibatches"),
     (dict(num_steps=0), "num_steps"),
