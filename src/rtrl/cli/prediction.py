@@ -1,0 +1,159 @@
+"""``rtrl demo``, ``rtrl predict``, ``rtrl compare`` and ``rtrl plot``: online prediction runs and their plots."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from rich.markup import escape
+from rich.table import Table
+
+from rtrl.cli.common import console, positive_int, step_progress
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from rtrl.experiments import config as config_lib
+    from rtrl.experiments import prediction, run_dir
+
+    values = config_lib.load_yaml(args.config) if args.config else {}
+    values.update(config_lib.overrides(args, prediction.PredictionConfig))
+    config = config_lib.from_dict(prediction.PredictionConfig, values)
+    out = args.out or os.path.join("runs", run_dir.default_name("predict"))
+    run_dir.check_writable(out, overwrite=args.overwrite)
+    console.print(f"{config.name} on {config.task} {config.task_options or ''}: {config.steps:,} steps x "
+                  f"{config.seeds} seed(s), {config.flops_per_step():,} FLOPs per learning step")
+    with step_progress(config.steps) as progress:
+        task = progress.add_task("learning", total=config.steps)
+        result = prediction.run(config, progress=lambda done: progress.update(task, completed=done))
+    summary = prediction.write(result, out, overwrite=args.overwrite)
+    _print_prediction_table([(config.name, summary)])
+    console.print(f"wrote {out}/ (config.yaml, seed_*.csv, summary.json, tb/, learning_curve.png)")
+    return 0
+
+
+def _print_prediction_table(rows) -> None:
+    first = rows[0][1]
+    window = first["final_window"]
+    table = Table("learner", "MSRE (all steps)", f"MSRE (last {window:,})", "FLOPs/step", "steps/s")
+    for name, s in rows:
+        m, f = s["msre"]["learner"], s["msre_final"]["learner"]
+        table.add_row(escape(name), f"{m['mean']:.4f} ± {m['ci95']:.4f}", f"{f['mean']:.4f} ± {f['ci95']:.4f}",
+                      f"{s['flops_per_step']:,}", f"{s['steps_per_second']:,.0f}")
+    for ref, label in (("oracle", "oracle (best possible from history)"), ("zero", "zero predictor")):
+        table.add_row(f"[dim]{label}[/dim]", f"[dim]{first['msre'][ref]['mean']:.4f}[/dim]",
+                      f"[dim]{first['msre_final'][ref]['mean']:.4f}[/dim]", "", "")
+    console.print(table)
+    console.print(f"mean ± 95% confidence half-width over {first['seeds']} seed(s), {first['steps']:,} steps each")
+
+
+def _run_comparison(entries, out: str, overwrite: bool, title: str) -> int:
+    from rtrl.experiments import comparison
+
+    comparison.check(entries, out, overwrite=overwrite)
+    total = sum(e.config.steps for e in entries)
+    done_before = [0]
+    with step_progress(total) as progress:
+        bar = progress.add_task("", total=total)
+
+        def on_start(entry):
+            if progress.tasks[bar].completed:
+                done_before[0] = int(progress.tasks[bar].completed)
+            progress.update(bar, description=escape(entry.config.name))
+
+        results = comparison.run_all(
+            entries, out, overwrite=overwrite, title=title, on_start=on_start,
+            progress=lambda done: progress.update(bar, completed=done_before[0] + done))
+    _print_prediction_table([(e.config.name, s) for e, s in results])
+    pictures = [p for p in ("learning_curves.png", "sweep.png") if os.path.exists(os.path.join(out, p))]
+    console.print(f"wrote {out}/ (summary.csv, {', '.join(pictures)}, one run directory per learner)")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rtrl.experiments import presets, run_dir
+
+    entries = presets.make(args.preset, steps=args.steps, seeds=args.seeds, seed=args.seed)
+    out = args.out or os.path.join("runs", run_dir.default_name(args.preset))
+    return _run_comparison(entries, out, args.overwrite, f"{args.preset}: trace conditioning, ISI (7, 13), γ = 0.9")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    args.preset = "demo"
+    return cmd_compare(args)
+
+
+def _is_training_run(path: str) -> bool:
+    from rtrl.experiments.training import CHECKPOINT
+
+    return os.path.exists(os.path.join(path, CHECKPOINT))
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from rtrl.experiments import replot
+
+    if os.path.exists(args.out) and not args.overwrite:
+        console.print(f"[red]error:[/red] {escape(args.out)} exists; choose another --out or pass --overwrite.",
+                      soft_wrap=True)
+        return 2
+    from rtrl.experiments import training
+
+    if all(_is_training_run(r) for r in args.runs):
+        training.plot_returns(args.runs, args.out)
+        runs = args.runs
+        table = Table("run", "env steps/seed", "final return (95% band)", "per seed")
+        for row in training.report(runs):
+            table.add_row(escape(row["label"]), f"{row['env_steps_per_seed']:,}",
+                          f"{row['final_return']:.3f} ± {row['ci95']:.3f}",
+                          " ".join(f"{v:.3f}" for v in row["per_seed"]))
+        console.print(table)
+        console.print(f"final return: {training.FINAL_RETURN}")
+    else:
+        runs = replot.plot(args.runs, args.out, metric=args.metric, logy=not args.linear)
+    console.print(f"plotted {len(runs)} run(s) to {args.out}")
+    return 0
+
+
+def _preset_names() -> list[str]:
+    from rtrl.experiments import presets
+
+    return presets.names()
+
+
+def _comparison_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--steps", type=positive_int, help="steps of each stream (default: the preset's)")
+    p.add_argument("--seeds", type=positive_int, help="seeds (default: the preset's)")
+    p.add_argument("--seed", type=int, help="first seed (default 0)")
+    p.add_argument("--out", help="output directory (default runs/<preset>-<time>); never overwritten silently")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it is an existing run directory")
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    from rtrl.experiments import config as config_lib
+    from rtrl.experiments.prediction import PredictionConfig
+
+    p = sub.add_parser("demo", help="RTU (RTRL) vs GRU (T-BPTT) on trace conditioning: table and plot (~1-2 min)")
+    _comparison_arguments(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("predict", help="one online prediction run (flags or --config YAML)",
+                       description="Learn to predict the discounted future US online, on a classical-conditioning "
+                       "task, with several seeds. Flags override the YAML file.")
+    p.add_argument("--config", help="YAML file of PredictionConfig fields (e.g. a run's config.yaml)")
+    config_lib.add_arguments(p, PredictionConfig)
+    p.add_argument("--out", help="run directory (default runs/predict-<time>); never overwritten silently")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it is an existing run directory")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("compare", help="a named comparison of prediction learners on the same streams")
+    p.add_argument("preset", choices=_preset_names(), help="which comparison")
+    _comparison_arguments(p)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("plot", help="redraw learning curves (mean and 95%% band over seeds) from run directories: "
+                       "squared return error of prediction runs, episode return of training runs")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories or comparison directories")
+    p.add_argument("--out", default="plot.png", help="PNG file to write (default plot.png)")
+    p.add_argument("--metric", default="msre", help="CSV column to plot (default msre)")
+    p.add_argument("--linear", action="store_true", help="linear y axis (default logarithmic)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=cmd_plot)
