@@ -19,18 +19,29 @@ from typing import Sequence
 
 from rich.markup import escape
 
-from rtrl.cli import prediction, tools, training
+from rtrl.cli import agents, prediction, tools, training
 from rtrl.cli.common import console
 
 __all__ = ["build_parser", "main"]
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rtrl")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rtrl", description="Online training of recurrent networks with exact "
                                      "real-time recurrent learning (RTRL), in JAX.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     prediction.add_parsers(sub)
     training.add_parsers(sub)
+    agents.add_parsers(sub)
     tools.add_parsers(sub)
     return parser
 
