@@ -62,6 +62,18 @@ def test_distributions_against_closed_forms():
     np.testing.assert_allclose(s.std(axis=0), [1.0, 2.0], rtol=0.06)
 
 
+def test_distribution_modes_are_the_most_probable_actions():
+    logits = jnp.array([[0.0, 3.0, 2.0], [5.0, -1.0, 5.0]])  # second row: a tie goes to the first index
+    mode = agents.Categorical(logits).mode()
+    assert mode.dtype == jnp.int32
+    np.testing.assert_array_equal(mode, [1, 0])
+    mean = jnp.array([[0.5, -1.0], [2.0, 0.25]])
+    g = agents.DiagGaussian(mean, jnp.array([0.0, math.log(2.0)]))
+    np.testing.assert_array_equal(g.mode(), mean)
+    # the mode maximises the log-density: any other action is less probable
+    assert bool(jnp.all(g.log_prob(g.mode()) > g.log_prob(g.mode() + 0.1)))
+
+
 @pytest.mark.parametrize("name", ["rtu-linear", "rtu-nonlinear"])
 def test_factored_replay_equals_the_cell_step(name):
     """Same output and same (RTRL) parameter and input gradients as cell.step, resets included."""

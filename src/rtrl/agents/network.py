@@ -58,6 +58,10 @@ class Categorical(NamedTuple):
         logp = jax.nn.log_softmax(self.logits, axis=-1)
         return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
 
+    def mode(self) -> jax.Array:
+        """The most probable action argmax_a logits_a (int32; ties: the first), for deterministic acting."""
+        return jnp.argmax(self.logits, axis=-1).astype(jnp.int32)
+
 
 class DiagGaussian(NamedTuple):
     """π(a|s) = Π_i N(a_i; μ_i(s), σ_i²) with σ = exp(log_std) independent of the state."""
@@ -75,6 +79,10 @@ class DiagGaussian(NamedTuple):
     def entropy(self) -> jax.Array:
         per_dim = self.log_std + 0.5 * (1.0 + _LOG_2PI)
         return jnp.broadcast_to(jnp.sum(per_dim), self.mean.shape[:-1])
+
+    def mode(self) -> jax.Array:
+        """The most probable action, the mean μ(s), for deterministic acting."""
+        return self.mean
 
 
 Policy = Categorical | DiagGaussian
