@@ -3,10 +3,11 @@
 import csv
 import os
 
+import jax
 import numpy as np
 import pytest
 
-from rtrl.agents import PPOConfig
+from rtrl.agents import Agent, PPOConfig
 from rtrl.experiments import training
 from rtrl.experiments.config import from_dict
 from rtrl.experiments.training import TrainConfig
@@ -23,8 +24,15 @@ def _rows(path):
 def test_resume_continues_to_the_same_result(tmp_path):
     config = TrainConfig(env="jax/RepeatPreviousEasy", total_steps=32 * 6, seeds=2, checkpoint_every=2, ppo=TINY)
     whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
-    summary = training.train(config, whole)
+    result = training.train(config, whole)
+    summary = result.summary
     assert summary["iterations"] == 6 and len(summary["final_return"]["per_seed"]) == 2
+    assert isinstance(result.agent, Agent) and result.state.params is not None
+    loaded_config, agent, state, iteration = training.load_state(whole)  # the final checkpoint, read back
+    assert loaded_config == config and iteration == 6 and agent.config == config.ppo
+    for a, b in zip(jax.tree.leaves(result.state), jax.tree.leaves(state)):
+        np.testing.assert_array_equal(a, b)
+    assert jax.tree.leaves(state)[0].shape[0] == 2  # seeds on the leading axis
     assert sorted(os.listdir(whole)) == ["checkpoint.npz", "config.yaml", "returns.png", "seed_0.csv", "seed_1.csv",
                                          "summary.json", "tb"]
     training.train(config, parts, stop_after=3)  # "crashes" after 3 iterations: checkpoint at 2, logs up to 3
@@ -55,7 +63,7 @@ def test_resume_refuses_another_configuration_and_existing_directories_are_kept(
 
 def test_host_environment_run(tmp_path):
     config = TrainConfig(env="popgym/RepeatPreviousEasy", total_steps=64, seeds=1, ppo=TINY)
-    summary = training.train(config, str(tmp_path / "host"))
+    summary = training.train(config, str(tmp_path / "host")).summary
     assert summary["env_steps_per_seed"] == 64
     rows = _rows(os.path.join(tmp_path, "host", "seed_0.csv"))
     assert [int(r["env_steps"]) for r in rows] == [32, 64]

@@ -56,7 +56,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             progress.update(bar, completed=steps, rate=f"{rate:,.0f} steps/s",
                             ret="" if recent is None else f"return {recent:.3f}")
 
-        summary = training.train(config, out, resume=args.resume, overwrite=args.overwrite, progress=report)
+        summary = training.train(config, out, resume=args.resume, overwrite=args.overwrite, progress=report).summary
     final = summary["final_return"]
     console.print(f"final return {final['mean']:.3f} ± {final['ci95']:.3f} (per seed "
                   f"{', '.join(f'{v:.3f}' for v in final['per_seed'])}); {summary['steps_per_second']:,.0f} steps/s")

@@ -3,10 +3,12 @@
     save(path, state, step=k, config=cfg)     # atomic: a crash mid-write keeps the previous file
     state, step = load(path, like=template, config=cfg)
 
-The file is a NumPy ``.npz`` holding the leaves of ``state`` in `jax.tree.flatten` order, the tree
-structure as text, the step, and a fingerprint of the config. Loading checks all of them against
-a template (a freshly initialised state of the same config) and the config: a checkpoint of
-another configuration is refused with what differs, before any training.
+The file is a NumPy ``.npz`` holding the leaves of ``state`` in `jax.tree.flatten` order, the path
+of every leaf (`jax.tree_util.keystr`, e.g. ``.params['cell']['w']``), the step, and a fingerprint
+of the config. Loading checks all of them against a template (a freshly initialised state of the
+same config) and the config: a checkpoint of another configuration or structure is refused with
+what differs, before any training. The structure is compared by leaf paths, not by the text of
+the tree definition, which changes across JAX versions.
 """
 
 from __future__ import annotations
@@ -39,9 +41,14 @@ def _leaves(state: Any) -> list[np.ndarray]:
     return out
 
 
+def leaf_paths(state: Any) -> list[str]:
+    """The path of every leaf of ``state`` in `jax.tree.flatten` order, e.g. ``.params['w']``."""
+    return [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(state)[0]]
+
+
 def save(path: str, state: Any, *, step: int, config: Any) -> None:
     arrays = {f"leaf_{i}": a for i, a in enumerate(_leaves(state))}
-    meta = {"step": int(step), "fingerprint": fingerprint(config), "tree": str(jax.tree.structure(state)),
+    meta = {"step": int(step), "fingerprint": fingerprint(config), "paths": leaf_paths(state),
             "config": to_dict(config)}
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -60,6 +67,34 @@ def read_meta(path: str) -> dict[str, Any]:
         return json.loads(bytes(data["__meta__"]).decode())
 
 
+def _check_paths(path: str, meta: dict[str, Any], expected: list[str], treedef: Any) -> None:
+    """Refuse a checkpoint whose leaf paths differ from ``expected``, listing the differences."""
+    saved = meta.get("paths")
+    if saved is None:  # written before leaf paths were stored: the tree's text is all there is to compare
+        if meta.get("tree") == str(treedef):
+            return
+        raise ValueError(f"the checkpoint {path!r} was written by an older version of rtrl or JAX (no leaf paths) "
+                         "and its structure cannot be matched; start a new run.")
+    if saved == expected:
+        return
+    missing = [p for p in expected if p not in saved]
+    extra = [p for p in saved if p not in expected]
+    parts = []
+    if missing:
+        parts.append(f"missing from the checkpoint: {_listing(missing)}")
+    if extra:
+        parts.append(f"not in this state: {_listing(extra)}")
+    if not parts:
+        parts.append("the same leaves in another order")
+    raise ValueError(f"the checkpoint {path!r} has another state structure than this version of rtrl builds "
+                     f"({'; '.join(parts)}); start a new run.")
+
+
+def _listing(paths: list[str], most: int = 8) -> str:
+    shown = ", ".join(paths[:most])
+    return shown + (f" and {len(paths) - most} more" if len(paths) > most else "")
+
+
 def load(path: str, *, like: Any, config: Any) -> tuple[Any, int]:
     """(state, step) from ``path``; ``like`` gives the structure, shapes and dtypes to expect."""
     if not os.path.exists(path):
@@ -72,8 +107,7 @@ def load(path: str, *, like: Any, config: Any) -> tuple[Any, int]:
         raise ValueError(f"the checkpoint {path!r} belongs to another configuration ({'; '.join(diff) or 'differs'}); "
                          "resume with the run's own config.yaml or start a new run.")
     template, treedef = jax.tree.flatten(like)
-    if meta["tree"] != str(treedef):
-        raise ValueError(f"the checkpoint {path!r} has another state structure than this version of rtrl builds.")
+    _check_paths(path, meta, leaf_paths(like), treedef)
     with np.load(path) as data:
         leaves = [data[f"leaf_{i}"] for i in range(len(template))]
     restored = []

@@ -30,7 +30,7 @@ import dataclasses
 import math
 import os
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -145,10 +145,19 @@ def config_dict(config: TrainConfig) -> dict[str, Any]:
     return flat
 
 
+class TrainResult(NamedTuple):
+    """What `train` returns: the summary (also in summary.json), the agent that was trained and the
+    final state of every seed (an `rtrl.agents.RunState` whose leaves have a leading seed axis)."""
+
+    summary: dict[str, Any]
+    agent: agents.Agent
+    state: agents.RunState
+
+
 def train(config: TrainConfig, out: str, *, resume: bool = False, overwrite: bool = False,
           progress: Callable[[int, float, float | None], None] | None = None,
-          stop_after: int | None = None) -> dict[str, Any]:
-    """Run (or resume) ``config`` into the run directory ``out``; returns the summary.
+          stop_after: int | None = None) -> TrainResult:
+    """Run (or resume) ``config`` into the run directory ``out``; returns a `TrainResult`.
 
     ``progress(env_steps_per_seed, steps_per_second, recent_return)`` is called after each iteration.
     ``stop_after`` stops after that many iterations in total (for tests of resume; the checkpoint
@@ -205,7 +214,23 @@ def train(config: TrainConfig, out: str, *, resume: bool = False, overwrite: boo
                        rate, last)
     run_dir.write_summary(out, summary)
     plot_returns([out], os.path.join(out, "returns.png"))
-    return summary
+    return TrainResult(summary, runners.agent, state)
+
+
+def load_state(out: str) -> tuple[TrainConfig, agents.Agent, agents.RunState, int]:
+    """Read a training run back: (config, agent, state, iteration) from ``out``'s config.yaml and
+    checkpoint.npz. The agent is rebuilt from the config; ``state`` holds every seed on a leading
+    axis, as `train` left it at the checkpoint's ``iteration``."""
+    saved = os.path.join(out, run_dir.CONFIG)
+    if not os.path.exists(saved):
+        raise ValueError(f"{out!r} holds no {run_dir.CONFIG}: not a training run directory.")
+    config = load_config(load_yaml(saved))
+    path = os.path.join(out, CHECKPOINT)
+    if not os.path.exists(path):
+        raise ValueError(f"{out!r} holds no {CHECKPOINT}: the run has not written a checkpoint yet.")
+    runners = _make_runners(config)
+    state, iteration = checkpoint.load(path, like=runners.init(), config=_learning_part(config))
+    return config, runners.agent, state, iteration
 
 
 # -- the per-back-end loop ---------------------------------------------------------------------
