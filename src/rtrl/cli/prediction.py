@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rtrl.cli.common import console, positive_int, step_progress
+from rtrl.experiments import statistics
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -36,14 +37,15 @@ def _print_prediction_table(rows) -> None:
     window = first["final_window"]
     table = Table("learner", "MSRE (all steps)", f"MSRE (last {window:,})", "FLOPs/step", "steps/s")
     for name, s in rows:
-        m, f = s["msre"]["learner"], s["msre_final"]["learner"]
-        table.add_row(escape(name), f"{m['mean']:.4f} ± {m['ci95']:.4f}", f"{f['mean']:.4f} ± {f['ci95']:.4f}",
+        m, f = (statistics.from_dict(s[key]["learner"]) for key in ("msre", "msre_final"))
+        table.add_row(escape(name), m.format(".4f"), f.format(".4f"),
                       f"{s['flops_per_step']:,}", f"{s['steps_per_second']:,.0f}")
     for ref, label in (("oracle", "oracle (best possible from history)"), ("zero", "zero predictor")):
         table.add_row(f"[dim]{label}[/dim]", f"[dim]{first['msre'][ref]['mean']:.4f}[/dim]",
                       f"[dim]{first['msre_final'][ref]['mean']:.4f}[/dim]", "", "")
     console.print(table)
-    console.print(f"mean ± 95% confidence half-width over {first['seeds']} seed(s), {first['steps']:,} steps each")
+    console.print(f"mean ± half-width of the {statistics.DEFINITION} ({first['seeds']} seed(s), "
+                  f"{first['steps']:,} steps each)")
 
 
 def _run_comparison(entries, out: str, overwrite: bool, title: str) -> int:

@@ -1,23 +1,28 @@
 """Plots of runs: learning curves with a confidence band over seeds, and sweeps (error against
-FLOPs per step or hidden size, one line per learner). matplotlib with the Agg back-end (no display)."""
+FLOPs per step or hidden size, one line per learner). matplotlib with the Agg back-end (no display).
+
+Bands are the 95% Student t interval of the mean over seeds (`rtrl.experiments.statistics`); a
+curve of one seed has no band."""
 
 from __future__ import annotations
 
-import math
 from typing import Mapping, Sequence
 
 import numpy as np
 
+from rtrl.experiments import statistics
+
+BAND = statistics.DEFINITION
+
 
 def mean_and_band(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over ``axis`` and the half-width of a 95% normal confidence interval of the mean
-    (1.96 · standard error; zero for a single seed)."""
-    values = np.asarray(values, dtype=float)
-    n = values.shape[axis]
-    mean = values.mean(axis=axis)
-    if n < 2:
-        return mean, np.zeros_like(mean)
-    return mean, 1.96 * values.std(axis=axis, ddof=1) / math.sqrt(n)
+    """Mean over ``axis`` and the half-width of the 95% Student t interval, zero for one seed.
+
+    Kept for callers that store the half-width as a number; new code uses
+    `statistics.interval` (which has no interval for one seed) or `statistics.mean_and_half_width`.
+    """
+    mean, half = statistics.mean_and_half_width(values, axis=axis)
+    return mean, np.nan_to_num(half, nan=0.0)
 
 
 def _pyplot():
@@ -35,9 +40,9 @@ def learning_curves(path: str, curves: Mapping[str, tuple[np.ndarray, np.ndarray
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     for label, (x, ys) in curves.items():
-        mean, band = mean_and_band(np.atleast_2d(ys))
+        mean, band = statistics.mean_and_half_width(np.atleast_2d(ys))
         line, = ax.plot(x, mean, label=f"{label} (n={np.atleast_2d(ys).shape[0]})")
-        ax.fill_between(x, mean - band, mean + band, color=line.get_color(), alpha=0.2, linewidth=0)
+        _band(ax, x, mean, band, line.get_color())
     _finish(plt, fig, ax, path, xlabel=xlabel, ylabel=ylabel, title=title, reference_lines=reference_lines,
             logx=False, logy=logy)
 
@@ -51,13 +56,19 @@ def sweep(path: str, lines: Mapping[str, Sequence[tuple[float, Sequence[float]]]
     for label, points in lines.items():
         points = sorted(points, key=lambda p: p[0])
         x = np.array([p[0] for p in points], dtype=float)
-        stats = [mean_and_band(np.asarray(p[1], dtype=float)) for p in points]
+        stats = [statistics.mean_and_half_width(np.asarray(p[1], dtype=float)) for p in points]
         mean = np.array([s[0] for s in stats])
         band = np.array([s[1] for s in stats])
         line, = ax.plot(x, mean, marker="o", label=label)
-        ax.fill_between(x, mean - band, mean + band, color=line.get_color(), alpha=0.2, linewidth=0)
+        _band(ax, x, mean, band, line.get_color())
     _finish(plt, fig, ax, path, xlabel=xlabel, ylabel=ylabel, title=title, reference_lines=reference_lines,
             logx=logx, logy=logy)
+
+
+def _band(ax, x: np.ndarray, mean: np.ndarray, half_width: np.ndarray, color) -> None:
+    """The shaded interval; none where there is one seed (NaN half-width)."""
+    if np.isfinite(half_width).any():
+        ax.fill_between(x, mean - half_width, mean + half_width, color=color, alpha=0.2, linewidth=0)
 
 
 def _finish(plt, fig, ax, path: str, *, xlabel: str, ylabel: str, title: str,
@@ -78,7 +89,7 @@ def _finish(plt, fig, ax, path: str, *, xlabel: str, ylabel: str, title: str,
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, title=f"mean; band: {BAND}", title_fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

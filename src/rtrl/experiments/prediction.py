@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rtrl import cost, tasks
-from rtrl.experiments import plots, run_dir
+from rtrl.experiments import plots, run_dir, statistics
 from rtrl.experiments.config import field
 from rtrl.learners import TDConfig, make_learner
 
@@ -144,8 +144,7 @@ class PredictionResult:
         per_seed_final = {k: v[:, -final:].mean(axis=1) for k, v in errors.items()}
 
         def stats(values: np.ndarray) -> dict[str, Any]:
-            mean, band = plots.mean_and_band(values)
-            return {"mean": float(mean), "ci95": float(band), "per_seed": [float(v) for v in values]}
+            return statistics.interval(values).to_dict()
 
         return {
             "name": self.config.name,
@@ -153,6 +152,7 @@ class PredictionResult:
             "steps": int(self.predictions.shape[1]),
             "seeds": int(self.predictions.shape[0]),
             "final_window": final,
+            "confidence_interval": statistics.DEFINITION,
             "msre": {k: stats(v) for k, v in per_seed.items()},
             "msre_final": {k: stats(v) for k, v in per_seed_final.items()},
             "flops_per_step": self.config.flops_per_step(),
