@@ -6,18 +6,24 @@ import pytest
 
 import rtrl
 from rtrl import learners
+from rtrl.frozendict import FrozenDict
 from rtrl.learners import TDConfig, make_learner
 
 BAD = [
     (dict(cell="rtu"), r"cell: unknown cell 'rtu'; valid cells: rtu-linear, rtu-nonlinear, lru"),
-    (dict(learner="bptt"), r"learner must be one of \('rtrl', 'tbptt'\), got 'bptt'"),
-    (dict(optimizer="rmsprop"), r"optimizer must be one of \('adam', 'sgd'\), got 'rmsprop'"),
+    (dict(learner="bptt"), r"learner must be one of 'rtrl', 'tbptt', got 'bptt'"),
+    (dict(optimizer="rmsprop"), r"optimizer must be one of 'adam', 'sgd', got 'rmsprop'"),
     (dict(gamma=1.0), r"gamma must be a number in \[0, 1\).*got 1.0"),
     (dict(gamma=-0.1), r"gamma must be a number in \[0, 1\).*got -0.1"),
     (dict(lambda_=1.5), r"lambda_ must be a number in \[0, 1\], got 1.5"),
     (dict(lambda_=-1e-3), r"lambda_ must be a number in \[0, 1\], got -0.001"),
     (dict(step_size=0.0), r"step_size must be a positive number, got 0.0"),
     (dict(step_size=-1e-3), r"step_size must be a positive number, got -0.001"),
+    (dict(step_size=float("inf")), r"step_size must be a positive number, got inf"),
+    (dict(step_size=float("nan")), r"step_size must be a positive number, got nan"),
+    (dict(gamma=float("nan")), r"gamma must be a number in \[0, 1\).*got nan"),
+    (dict(step_size="3e-3"), r"step_size must be a positive number, got '3e-3'"),
+    (dict(hidden_size=True), r"hidden_size must be a positive integer, got True"),
     (dict(hidden_size=0), r"hidden_size must be a positive integer, got 0"),
     (dict(hidden_size=2.0), r"hidden_size must be a positive integer, got 2.0"),
     (dict(learner="tbptt"), r"truncation is required with learner='tbptt'"),
@@ -27,10 +33,10 @@ BAD = [
     (dict(cell_options={"colour": 1}), r"cell_options: cell 'rtu-linear' does not take option\(s\) colour"),
     (dict(cell_options={"activation": "swish"}), r"cell_options: .*activation"),
     (dict(cell_options=[1, 2]), r"cell_options must be a mapping"),
-    (dict(dtype="float16"), r"dtype must be one of \('float32', 'float64'\), got 'float16'"),
+    (dict(dtype="float16"), r"dtype must be one of 'float32', 'float64', got 'float16'"),
     (dict(cumulant_index=-1), r"cumulant_index must be a non-negative integer, got -1"),
     (dict(projection=-2), r"projection must be a non-negative integer \(0: no projection\), got -2"),
-    (dict(projection=4, projection_activation="gelu"), r"projection_activation must be one of relu, tanh, identity"),
+    (dict(projection=4, projection_activation="gelu"), r"projection_activation must be one of 'relu', 'tanh', 'identity', got 'gelu'"),
 ]
 
 
@@ -50,7 +56,9 @@ def test_every_cell_and_learner_builds(name):
 
 def test_cell_options_are_passed_and_hashable():
     config = TDConfig(cell="rtu-nonlinear", cell_options={"activation": "tanh", "r_max": 0.9})
-    assert config.cell_options == (("activation", "tanh"), ("r_max", 0.9))
+    assert config.cell_options == {"activation": "tanh", "r_max": 0.9}
+    assert isinstance(config.cell_options, FrozenDict)
+    assert TDConfig(cell_options=(("activation", "tanh"),)).cell_options == {"activation": "tanh"}
     assert hash(config) == hash(TDConfig(cell="rtu-nonlinear", cell_options={"r_max": 0.9, "activation": "tanh"}))
     assert config.make_cell().options.activation == "tanh"
 

@@ -29,15 +29,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rtrl import cost, tasks
+from rtrl import cost, tasks, validate
 from rtrl.experiments import plots, run_dir, statistics
 from rtrl.experiments.config import field
+from rtrl.frozendict import FrozenDict
 from rtrl.learners import TDConfig, make_learner
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,12 +62,11 @@ class PredictionConfig:
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen: normalise once
-        set_("task_options", dict(self.task_options or {}))
-        set_("cell_options", dict(self.cell_options or {}))
+        for name in ("task_options", "cell_options"):
+            set_(name, _options(name, getattr(self, name)))
         for name in ("steps", "seeds", "chunk", "curve_points", "final_window"):
-            _positive_int(name, getattr(self, name))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}.")
+            set_(name, validate.positive_int(name, getattr(self, name)))
+        set_("seed", validate.non_negative_int("seed", self.seed))
         if self.curve_points > self.steps:
             raise ValueError(f"curve_points ({self.curve_points}) must be at most steps ({self.steps}).")
         if not isinstance(self.label, str):
@@ -79,6 +74,7 @@ class PredictionConfig:
         self.td_config(self.make_task().gamma)  # validates the task, cell and learner fields
 
     def make_task(self) -> tasks.Task:
+        """The task, with ``task_options``."""
         try:
             return tasks.make(self.task, **self.task_options)
         except ValueError as e:
@@ -105,6 +101,15 @@ class PredictionConfig:
         options = {k: v for k, v in self.cell_options.items() if k != "traces"}
         return cost.step_cost(self.cell, hidden_size=self.hidden_size, input_size=task.observation_size,
                               method=method, truncation=self.truncation, **options).flops
+
+
+def _options(name: str, value: Any) -> FrozenDict:
+    """An option mapping as an immutable, hashable `FrozenDict` (None: no options)."""
+    if value is None:
+        return FrozenDict()
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must be a mapping of option names to values, e.g. {{isi: 10}}, got {value!r}.")
+    return FrozenDict(value)
 
 
 @dataclasses.dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import optax
 
+from rtrl import validate
 from rtrl.learners.config import TDConfig
 from rtrl.learners.rtrl_td import RTRLValue
 from rtrl.learners.tbptt_td import TBPTTValue
@@ -23,8 +24,7 @@ def make_learner(config: TDConfig, observation_size: int, *,
     """
     if not isinstance(config, TDConfig):
         raise TypeError(f"config must be a TDConfig, got {type(config).__name__}.")
-    if isinstance(observation_size, bool) or not isinstance(observation_size, int) or observation_size <= 0:
-        raise ValueError(f"observation_size must be a positive integer, got {observation_size!r}.")
+    observation_size = validate.positive_int("observation_size", observation_size)
     if config.cumulant_index >= observation_size:
         raise ValueError(f"cumulant_index={config.cumulant_index} is outside an observation of size "
                          f"{observation_size}.")
