@@ -1,6 +1,7 @@
 """The `rtrl` command: each subcommand runs, and bad input is refused before any work."""
 
 import csv
+import os
 import json
 
 import pytest
@@ -123,3 +124,47 @@ def test_train_preset_with_overrides_then_resume(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "--preset", "rtu-paper/popgym-countrecal", "--out", str(tmp_path / "x")])
     assert e.value.code == 2 and "rtu-paper/popgym-countrecall" in capsys.readouterr().err
+
+
+def _must_not_run(*args, **kwargs):
+    raise AssertionError("the job ran before its --out was validated")
+
+
+@pytest.mark.parametrize("command", [["predict"], ["demo"]])
+def test_a_non_run_directory_is_refused_before_any_work(tmp_path, capsys, monkeypatch, command):
+    from rtrl.experiments import prediction
+
+    monkeypatch.setattr(prediction, "run", _must_not_run)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    assert main([*command, "--steps", "100", "--out", str(home), "--overwrite"]) == 2
+    assert "not a run directory" in capsys.readouterr().out
+    assert os.listdir(home) == ["notes.txt"]
+    (tmp_path / "file").write_text("x")
+    assert main([*command, "--steps", "100", "--out", str(tmp_path / "file" / "run")]) == 2
+    assert "is a file" in capsys.readouterr().out
+
+
+def test_overwrite_keeps_the_old_run_when_the_new_one_fails(tmp_path, capsys, monkeypatch):
+    from rtrl.experiments import plots
+
+    out = tmp_path / "run"
+    argv = ["predict", "--hidden-size", "2", "--steps", "200", "--seeds", "1", "--chunk", "200", "--curve-points",
+            "2", "--final-window", "100", "--out", str(out)]
+    assert main(argv) == 0
+    before = (out / "seed_0.csv").read_text()
+
+    def fails(*args, **kwargs):
+        raise ValueError("cannot draw the plot")
+
+    monkeypatch.setattr(plots, "learning_curves", fails)  # fails while the new run is being written
+    assert main([*argv, "--overwrite", "--seed", "3"]) == 2
+    text = capsys.readouterr().out
+    backups = [n for n in os.listdir(tmp_path) if n != "run"]
+    assert "cannot draw the plot" in text and "kept at" in text and len(backups) == 1 and backups[0] in text
+    assert (tmp_path / backups[0] / "seed_0.csv").read_text() == before
+    monkeypatch.undo()
+    assert main([*argv, "--overwrite", "--seed", "3"]) == 0
+    assert (out / "seed_3.csv").exists() and not (out / "seed_0.csv").exists()
+    assert len(os.listdir(tmp_path)) == 2  # the new run, and the backup of the failed attempt (never deleted)

@@ -20,13 +20,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     values.update(config_lib.overrides(args, prediction.PredictionConfig))
     config = config_lib.from_dict(prediction.PredictionConfig, values)
     out = args.out or os.path.join("runs", run_dir.default_name("predict"))
-    run_dir.check_writable(out, overwrite=args.overwrite)
+    plan = run_dir.prepare(out, overwrite=args.overwrite)
     console.print(f"{config.name} on {config.task} {config.task_options or ''}: {config.steps:,} steps x "
                   f"{config.seeds} seed(s), {config.flops_per_step():,} FLOPs per learning step")
     with step_progress(config.steps) as progress:
         task = progress.add_task("learning", total=config.steps)
         result = prediction.run(config, progress=lambda done: progress.update(task, completed=done))
-    summary = prediction.write(result, out, overwrite=args.overwrite)
+    summary = prediction.write(result, plan)
     _print_prediction_table([(config.name, summary)])
     console.print(f"wrote {out}/ (config.yaml, seed_*.csv, summary.json, tb/, learning_curve.png)")
     return 0

@@ -36,8 +36,9 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower() or "run"
 
 
-def check(entries: Sequence[Entry], out: str, *, overwrite: bool = False) -> None:
-    """Refuse bad input before any work: mismatched seeds, duplicate names, an existing directory."""
+def check(entries: Sequence[Entry], out: str, *, overwrite: bool = False) -> run_dir.Plan:
+    """Refuse bad input before any work: mismatched seeds, duplicate names, an --out that cannot
+    be written or is an existing directory (without ``overwrite``); returns the run directory's plan."""
     if not entries:
         raise ValueError("a comparison needs at least one run.")
     seeds = {(e.config.seed, e.config.seeds, e.config.steps) for e in entries}
@@ -47,26 +48,26 @@ def check(entries: Sequence[Entry], out: str, *, overwrite: bool = False) -> Non
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"two runs of the comparison have the same name: {', '.join(duplicates)}; give labels.")
-    run_dir.check_writable(out, overwrite=overwrite)
+    return run_dir.prepare(out, overwrite=overwrite)
 
 
 def run_all(entries: Sequence[Entry], out: str, *, overwrite: bool = False, title: str = "",
             on_start: Callable[[Entry], None] | None = None,
             progress: Callable[[int], None] | None = None) -> list[tuple[Entry, dict[str, Any]]]:
     """Run every entry, write its run directory under ``out`` and the comparison files; returns summaries."""
-    check(entries, out, overwrite=overwrite)
-    run_dir.create(out, {"runs": [dataclasses.asdict(e) for e in entries], "title": title}, overwrite=overwrite)
+    plan = check(entries, out, overwrite=overwrite)
     results: list[tuple[Entry, dict[str, Any]]] = []
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for entry in entries:
-        if on_start is not None:
-            on_start(entry)
-        result = prediction.run(entry.config, progress=progress)
-        summary = prediction.write(result, os.path.join(out, slug(entry.config.name)))
-        results.append((entry, summary))
-        x, c = result.curves()
-        curves[entry.config.name] = (x, c["learner"])
-        _write_outputs(out, results, curves, title)  # as it goes: an interrupted run keeps what it has
+    with run_dir.replacing(plan, {"runs": [dataclasses.asdict(e) for e in entries], "title": title}):
+        for entry in entries:
+            if on_start is not None:
+                on_start(entry)
+            result = prediction.run(entry.config, progress=progress)
+            summary = prediction.write(result, os.path.join(out, slug(entry.config.name)))
+            results.append((entry, summary))
+            x, c = result.curves()
+            curves[entry.config.name] = (x, c["learner"])
+            _write_outputs(out, results, curves, title)  # as it goes: an interrupted run keeps what it has
     return results
 
 

@@ -221,22 +221,27 @@ def run(config: PredictionConfig, *, progress: Callable[[int], None] | None = No
                             seconds, compile_seconds)
 
 
-def write(result: PredictionResult, path: str, *, overwrite: bool = False) -> dict[str, Any]:
-    """Write the run directory (see `rtrl.experiments.run_dir`); returns the summary."""
-    run_dir.create(path, result.config, overwrite=overwrite)
-    x, curves = result.curves()
-    for k in range(result.predictions.shape[0]):
-        rows = [{"step": int(x[i]), "msre": float(curves["learner"][k, i]), "oracle": float(curves["oracle"][k, i]),
-                 "zero": float(curves["zero"][k, i])} for i in range(len(x))]
-        run_dir.write_csv(os.path.join(path, f"seed_{result.config.seed + k}.csv"), rows)
-        run_dir.write_tensorboard(path, result.config.seed + k, rows)
-    summary = result.summary()
-    run_dir.write_summary(path, summary)
-    plots.learning_curves(
-        os.path.join(path, "learning_curve.png"), {result.config.name: (x, curves["learner"])},
-        xlabel="step", ylabel="squared return error (window mean)", title=_title(result.config),
-        reference_lines={"oracle": summary["msre"]["oracle"]["mean"], "zero predictor": summary["msre"]["zero"]["mean"]},
-        logy=True)
+def write(result: PredictionResult, path: str | run_dir.Plan, *, overwrite: bool = False) -> dict[str, Any]:
+    """Write the run directory (see `rtrl.experiments.run_dir`); returns the summary.
+
+    ``path`` is a directory or the `run_dir.Plan` that `run_dir.prepare` made for it before the
+    run; a run it replaces is deleted only once everything is written."""
+    plan = path if isinstance(path, run_dir.Plan) else run_dir.prepare(path, overwrite=overwrite)
+    path = plan.path
+    with run_dir.replacing(plan, result.config):
+        x, curves = result.curves()
+        for k in range(result.predictions.shape[0]):
+            rows = [{"step": int(x[i]), "msre": float(curves["learner"][k, i]),
+                     "oracle": float(curves["oracle"][k, i]), "zero": float(curves["zero"][k, i])}
+                    for i in range(len(x))]
+            run_dir.write_csv(os.path.join(path, f"seed_{result.config.seed + k}.csv"), rows)
+            run_dir.write_tensorboard(path, result.config.seed + k, rows)
+        summary = result.summary()
+        run_dir.write_summary(path, summary)
+        references = {"oracle": summary["msre"]["oracle"]["mean"], "zero predictor": summary["msre"]["zero"]["mean"]}
+        plots.learning_curves(os.path.join(path, "learning_curve.png"), {result.config.name: (x, curves["learner"])},
+                              xlabel="step", ylabel="squared return error (window mean)", title=_title(result.config),
+                              reference_lines=references, logy=True)
     return summary
 
 
