@@ -10,7 +10,6 @@ import pytest
 import rtrl
 from rtrl import agents
 from rtrl.agents.network import ActorCritic
-from rtrl.agents.replay import replay_step, supports_factored
 
 
 def test_ant_p_parameter_counts_match_the_paper():
@@ -72,30 +71,3 @@ def test_distribution_modes_are_the_most_probable_actions():
     np.testing.assert_array_equal(g.mode(), mean)
     # the mode maximises the log-density: any other action is less probable
     assert bool(jnp.all(g.log_prob(g.mode()) > g.log_prob(g.mode() + 0.1)))
-
-
-@pytest.mark.parametrize("name", ["rtu-linear", "rtu-nonlinear"])
-def test_factored_replay_equals_the_cell_step(name):
-    """Same output and same (RTRL) parameter and input gradients as cell.step, resets included."""
-    cell = rtrl.cells.make(name, hidden_size=6, gradient="rtrl", dtype="float64")
-    assert supports_factored(cell)
-    key = jax.random.split(jax.random.PRNGKey(3), 4)
-    params = cell.init(key[0], 5)
-    xs = jax.random.normal(key[1], (4, 7, 5), jnp.float64)
-    carry = jax.jit(lambda p, xs: jax.lax.scan(  # non-zero traces
-        lambda c, x: (cell.step(p, c, x, jnp.zeros(7, bool))[0], None), cell.initial_carry(p, 7), xs)[0])(params, xs)
-    x = jax.random.normal(key[2], (7, 5), jnp.float64)
-    first = jnp.array([False, True, False, False, True, False, False])
-    w = jax.random.normal(key[3], (7, cell.output_size), jnp.float64)
-
-    def loss_cell(p, x):
-        return jnp.sum(jnp.sin(cell.step(p, carry, x, first)[1]) * w)
-
-    def loss_replay(p, x):
-        return jnp.sum(jnp.sin(replay_step(cell, p, carry, x, first)) * w)
-
-    (l1, g1), (l2, g2) = [jax.jit(jax.value_and_grad(f, argnums=(0, 1)))(params, x)
-                          for f in (loss_cell, loss_replay)]
-    np.testing.assert_allclose(l1, l2, rtol=1e-12)
-    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

@@ -66,11 +66,13 @@ def test_option_the_cell_does_not_take():
     "name,options,message",
     [
         ("rtu-linear", {"r_min": 0.9, "r_max": 0.5}, "r_min and r_max must satisfy"),
-        ("lru", {"r_max": 1.5}, "r_min and r_max must satisfy"),
-        ("rtu-nonlinear", {"max_phase": 0.0}, "max_phase must be positive"),
-        ("rtu-nonlinear", {"activation": "sigmoid"}, r"activation must be one of \['identity', 'relu', 'tanh'\]"),
+        ("lru", {"r_max": 1.5}, r"r_max must be a number in \[0, 1\], got 1.5"),
+        ("rtu-linear", {"r_min": "0.1"}, r"r_min must be a number in \[0, 1\], got '0.1'"),
+        ("rtu-nonlinear", {"max_phase": 0.0}, "max_phase must be a positive number"),
+        ("rtu-nonlinear", {"eps": float("inf")}, "eps must be a number >= 0"),
+        ("rtu-nonlinear", {"activation": "sigmoid"}, r"activation must be one of 'identity', 'relu', 'tanh'"),
         ("lru", {"use_d": "yes"}, "use_d must be true or false"),
-        ("elstm", {"init_std": -1.0}, "init_std must be positive"),
+        ("elstm", {"init_std": -1.0}, "init_std must be a positive number"),
         ("lstm", {"forget_bias": float("nan")}, "forget_bias must be a finite number"),
     ],
 )
@@ -80,7 +82,7 @@ def test_nonsensical_option_values(name, options, message):
 
 
 def test_bad_gradient_dtype_and_traces():
-    with pytest.raises(ValueError, match=r"gradient must be one of \('rtrl', 'bptt'\), got 'tbptt'"):
+    with pytest.raises(ValueError, match=r"gradient must be one of 'rtrl', 'bptt', got 'tbptt'"):
         _cell(gradient="tbptt")
     with pytest.raises(ValueError, match="dtype must be one of"):
         _cell(dtype="float16")

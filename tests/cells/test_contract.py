@@ -70,18 +70,34 @@ def test_same_seed_same_numbers(name):
     assert any(not np.array_equal(a[k], c[k]) for k in a)
 
 
-@pytest.mark.parametrize("name", ["rtu-linear", "gru"])
-def test_scan_equals_python_loop(name):
-    cell = rtrl.cells.make(name, hidden_size=4, gradient="rtrl", dtype="float64")
-    params = cell.init(jax.random.PRNGKey(0), 3)
-    xs, resets = random_sequence(jax.random.PRNGKey(1), 10, 2, 3)
-    carry, ys = rtrl.grad.unroll(cell, params, cell.initial_carry(params, 2), xs, resets)
+@pytest.mark.parametrize("gradient", rtrl.cells.GRADIENTS)
+@pytest.mark.parametrize("name", NAMES)
+def test_scan_equals_python_loop(name, gradient):
+    """`rtrl.grad.unroll` (a `lax.scan`) equals a Python loop over `cell.step`, resets inside the sequence:
+    outputs, final carries and, under RTRL, the summed per-step gradients. Parametrised over the
+    registry, so a new cell cannot go unchecked."""
+    cell = rtrl.cells.make(name, hidden_size=3, gradient=gradient, dtype="float64")
+    params = perturb(cell.init(jax.random.PRNGKey(0), 2), jax.random.PRNGKey(2))
+    steps = 8
+    xs = jax.random.normal(jax.random.PRNGKey(1), (steps, 2, 2), jnp.float64)
+    resets = jnp.zeros((steps, 2), bool).at[0].set(True).at[3, 0].set(True).at[5, 1].set(True)
+    carry, ys = jax.jit(rtrl.grad.unroll, static_argnums=0)(cell, params, cell.initial_carry(params, 2), xs, resets)
     loop_carry = cell.initial_carry(params, 2)
-    for t in range(10):
+    loop_grads = jax.tree.map(jnp.zeros_like, params)
+    for t in range(steps):
+        if gradient == "rtrl":  # the exact dL_t/dθ of this step's loss, through the carried traces
+            g = jax.grad(lambda p: jnp.sum(jnp.sin(cell.step(p, loop_carry, xs[t], resets[t])[1])))(params)
+            loop_grads = jax.tree.map(jnp.add, loop_grads, g)
         loop_carry, y = cell.step(params, loop_carry, xs[t], resets[t])
-        np.testing.assert_allclose(ys[t], y, rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(ys[t], y, rtol=1e-12, atol=1e-13)
     for a, b in zip(jax.tree.leaves(carry), jax.tree.leaves(loop_carry)):
-        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    if gradient == "rtrl":
+        targets = jnp.zeros_like(ys)
+        _, scan_grads, _ = rtrl.grad.rtrl_gradient(cell, params, cell.initial_carry(params, 2), xs, resets, targets,
+                                                   lambda y, target: jnp.sum(jnp.sin(y)))
+        for k in params:
+            np.testing.assert_allclose(scan_grads[k], loop_grads[k], rtol=1e-10, atol=1e-12)
 
 
 def test_jitted_step_does_not_recompile():

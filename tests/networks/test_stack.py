@@ -355,7 +355,7 @@ def test_non_cell_entry_and_single_cell():
     ((-2,), r"encoder\[0\] must be a positive integer \(a layer width\), got -2"),
     ((2.5,), r"encoder\[0\] must be a positive integer \(a layer width\), got 2.5"),
     ((True,), r"encoder\[0\] must be a positive integer"),
-    (8, r"encoder must be a tuple of positive integers \(layer widths\), e.g. \(64, 64\) or \(\), got 8"),
+    (8, r"encoder must be a list of positive layer widths, e.g. \[64\] or \[\], got 8"),
 ])
 def test_bad_encoder_sizes(encoder, match):
     with pytest.raises(ValueError, match=match):
@@ -363,11 +363,11 @@ def test_bad_encoder_sizes(encoder, match):
 
 
 def test_bad_activation():
-    with pytest.raises(ValueError, match=r"encoder_activation must be one of \['relu', 'tanh'\], got 'sigmoid'"):
+    with pytest.raises(ValueError, match=r"encoder_activation must be one of 'relu', 'tanh', got 'sigmoid'"):
         make_stack((_cell(),), encoder=(4,), encoder_activation="sigmoid")
     with pytest.raises(ValueError, match=r"encoder_activation must be one of"):  # direct construction too
         RecurrentStack((_cell(),), (4,), "gelu")
-    with pytest.raises(ValueError, match=r"activation must be one of \['relu', 'tanh'\], got 'identity'"):
+    with pytest.raises(ValueError, match=r"activation must be one of 'relu', 'tanh', got 'identity'"):
         apply_mlp([], jnp.ones((2, 3)), activation="identity")
 
 

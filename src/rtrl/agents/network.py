@@ -177,12 +177,10 @@ class ActorCritic:
 
     def replay(self, params: dict[str, Any], carry: Any, obs: jax.Array, first: jax.Array) -> tuple[Policy, jax.Array]:
         """(policy, value) one step on from a stored carry, for a loss: same values and gradients as
-        `step`, with the RTU's trace contraction factored (`rtrl.agents.replay`)."""
-        from rtrl.agents.replay import replay_features
-
+        `step`, through the cell's `replay` (a fused trace contraction where the cell has one)."""
         z = apply_mlp(params["encoder"], obs.astype(self.dtype), self.activation)
         if self.cell is not None:
-            z = replay_features(self.cell, params["cell"], carry, z, first)
+            z = self.cell.replay(params["cell"], carry, z, first)
         return self.heads(params, z)
 
     def value_only(self, params: dict[str, Any], carry: Any, obs: jax.Array,

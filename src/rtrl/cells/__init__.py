@@ -18,15 +18,17 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 
+from rtrl import validate
 from rtrl.cells.base import GRADIENTS, Carry, Cell, CellDef, TraceRule, rtrl_transition
-from rtrl.cells.elementwise import ElementwiseRTRL
 from rtrl.cells.dense import DenseRTRL
+from rtrl.cells.elementwise import ElementwiseRTRL
 from rtrl.cells.elstm import ELSTM
 from rtrl.cells.gru import GRU
 from rtrl.cells.lru import LRU
 from rtrl.cells.lstm import LSTM
 from rtrl.cells.rnn import RNN
 from rtrl.cells.rtu import RTU_LINEAR, RTU_NONLINEAR
+from rtrl.frozendict import FrozenDict
 
 __all__ = [
     "Carry",
@@ -38,6 +40,7 @@ __all__ = [
     "TRACES",
     "TraceRule",
     "definition",
+    "freeze_options",
     "make",
     "names",
     "normalise_options",
@@ -87,10 +90,8 @@ def make(
       **options: the cell's own options (see ``definition(name).options``).
     """
     d = name if isinstance(name, CellDef) else definition(name)
-    if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size <= 0:
-        raise ValueError(f"hidden_size must be a positive integer, got {hidden_size!r}.")
-    if gradient not in GRADIENTS:
-        raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}.")
+    hidden_size = validate.positive_int("hidden_size", hidden_size)
+    validate.choice("gradient", gradient, GRADIENTS)
     dtype = _check_dtype(dtype)
     valid = [f.name for f in dataclasses.fields(d.options)]
     unknown = sorted(set(options) - set(valid))
@@ -107,20 +108,26 @@ def make(
     )
 
 
-def normalise_options(options: Any) -> tuple[tuple[str, Any], ...]:
-    """Cell options as a sorted tuple of (name, value) pairs, so that configs holding them stay hashable.
+def freeze_options(options: Any, *, field: str = "cell_options") -> FrozenDict:
+    """Cell options as an immutable, hashable `FrozenDict`, so that configs holding them hash.
 
-    Accepts a mapping or such a tuple; anything else is a ValueError naming ``cell_options``.
+    Accepts a mapping or a tuple of (name, value) pairs; anything else is a ValueError naming ``field``.
     """
     if isinstance(options, Mapping):
         items = list(options.items())
     elif isinstance(options, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in options):
         items = list(options)
     else:
-        raise ValueError(f"cell_options must be a mapping of option name to value, got {options!r}.")
+        raise ValueError(f"{field} must be a mapping of option name to value, got {options!r}.")
     if any(not isinstance(k, str) for k, _ in items):
-        raise ValueError(f"cell_options keys must be option names (str), got {options!r}.")
-    return tuple(sorted(items))
+        raise ValueError(f"{field} keys must be option names (str), got {options!r}.")
+    return FrozenDict(items)
+
+
+def normalise_options(options: Any) -> tuple[tuple[str, Any], ...]:
+    """Cell options as a sorted tuple of (name, value) pairs (hashable); see `freeze_options`, which
+    configs should prefer."""
+    return tuple(freeze_options(options).items())
 
 
 def _check_traces(d: CellDef, traces: str | None) -> str:
@@ -134,8 +141,8 @@ def _check_traces(d: CellDef, traces: str | None) -> str:
 
 def _check_dtype(dtype: Any):
     name = jnp.dtype(dtype).name if not isinstance(dtype, str) else dtype
-    if name not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}.")
+    if name not in DTYPES:  # the name as typed in the message, not its canonical form
+        raise ValueError(f"dtype must be one of {', '.join(map(repr, DTYPES))}, got {dtype!r}.")
     if name == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("dtype='float64' needs 64-bit mode: call jax.config.update('jax_enable_x64', True) "
                          "before creating arrays.")

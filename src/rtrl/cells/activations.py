@@ -11,6 +11,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from rtrl import validate
+
 
 class Activation(NamedTuple):
     fn: Callable[[jax.Array], jax.Array]
@@ -25,6 +27,6 @@ ACTIVATIONS: dict[str, Activation] = {
 }
 
 
-def check_activation(name: str, field: str = "activation") -> None:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"{field} must be one of {sorted(ACTIVATIONS)}, got {name!r}.")
+def check_activation(name: str, field: str = "activation") -> str:
+    """``name`` if it is one of `ACTIVATIONS`; else a ValueError naming ``field``."""
+    return validate.choice(field, name, sorted(ACTIVATIONS))

@@ -8,6 +8,7 @@ public contract
     params = cell.init(key, input_size)
     carry = cell.initial_carry(params, batch_size)
     carry, y = cell.step(params, carry, x, reset)
+    y = cell.replay(params, carry, x, reset)       # the same y_t for a loss from a stored carry
 
 With ``gradient="rtrl"`` the step is wrapped in a `jax.custom_vjp` whose parameter cotangent
 is the contraction of the RTRL traces with the cotangent of the new state: ``jax.grad`` of any
@@ -19,44 +20,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, NamedTuple, Protocol
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 
-Array = jax.Array
-Params = dict[str, Array]
-State = tuple[Array, ...]
+from rtrl import validate
+from rtrl.cells.dense import DenseRTRL
+from rtrl.cells.elementwise import ElementwiseRTRL
+from rtrl.cells.protocol import Array, Carry, Params, State, TraceRule
+
+__all__ = ["GRADIENTS", "Array", "Carry", "Cell", "CellDef", "Params", "State", "TraceRule", "rtrl_transition"]
 
 GRADIENTS = ("rtrl", "bptt")
-
-
-class Carry(NamedTuple):
-    """What a cell carries from one step to the next.
-
-    state:  tuple of arrays, each (batch, state_size) — e.g. (h_re, h_im) for a complex layer.
-    traces: RTRL sensitivities of the state w.r.t. the recurrent parameters, per batch element;
-            ``()`` with ``gradient="bptt"``. Not differentiable: their cotangent is ignored.
-    """
-
-    state: State
-    traces: Any
-
-
-class TraceRule(Protocol):
-    """How a cell keeps its RTRL traces (hand-derived or a generic engine).
-
-    All arrays carry a leading batch axis; ``rec`` holds only the recurrent parameters.
-    """
-
-    def init(self, rec: Params, state_0: State) -> Any:
-        """Zero traces for the batch of the zero state ``state_0``."""
-
-    def update(self, rec: Params, state_tm1: State, traces_tm1: Any, x_t: Array) -> tuple[State, Any]:
-        """One step: the new state s_t and the traces ds_t/dθ (exact, through all past steps)."""
-
-    def contract(self, rec: Params, traces_t: Any, delta_t: State) -> Params:
-        """dL/dθ = Σ_batch Σ_units δ_t · ds_t/dθ, for δ_t = dL/ds_t."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,13 +132,13 @@ class Cell:
 
     def init(self, key: Array, input_size: int) -> Params:
         """Parameters for inputs of size ``input_size`` (a dict of arrays in ``self.dtype``)."""
-        _check_positive_int("input_size", input_size)
+        input_size = validate.positive_int("input_size", input_size)
         params = self.definition.init(key, int(input_size), self.hidden_size, self.options, self.dtype)
         return {k: jnp.asarray(v, self.dtype) for k, v in params.items()}
 
     def initial_carry(self, params: Params, batch_size: int) -> Carry:
         """Zero state (and zero traces with RTRL) for ``batch_size`` sequences."""
-        _check_positive_int("batch_size", batch_size)
+        batch_size = validate.positive_int("batch_size", batch_size)
         dtype = params[self.definition.input_param].dtype
         state = tuple(jnp.zeros((batch_size, s), dtype) for s in self.state_sizes)
         if self.gradient == "bptt":
@@ -196,16 +172,27 @@ class Cell:
         y = d.readout(params, state_t, x, self.options)
         return Carry(state_t, traces_t), y
 
+    def replay(self, params: Params, carry: Carry, x: Array, reset: Array) -> Array:
+        """y_t one step on from a stored ``carry`` (reset where ``reset``), for a loss.
+
+        The same value and the same gradients as ``step(params, carry, x, reset)[1]``; where the
+        trace rule provides a fused ``replay`` (see `TraceRule`; the RTUs) the RTRL contraction
+        reads the stored traces once instead of building the next ones.
+        """
+        rule = self._trace_rule() if self.gradient == "rtrl" else None
+        fused = getattr(rule, "replay", None)
+        if fused is None:
+            return self.step(params, carry, x, reset)[1]
+        x, reset = self._check_step_inputs(params, carry, x, reset)
+        state_t = fused(self._recurrent(params), carry.state, carry.traces, x, reset)
+        return self.definition.readout(params, state_t, x, self.options)
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _transition(self) -> Callable[[Params, State, Array], State]:
         return functools.partial(_bound_transition, self.definition.transition, self.options)
 
     def _trace_rule(self) -> TraceRule:
-        # Imported here: the engines import this module.
-        from rtrl.cells.dense import DenseRTRL
-        from rtrl.cells.elementwise import ElementwiseRTRL
-
         if self.traces == "hand":
             return self.definition.hand_traces(self.options)
         if self.traces == "elementwise":
@@ -244,7 +231,3 @@ class Cell:
 def _bound_transition(transition, options, rec, state, x):
     return transition(rec, state, x, options)
 
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")

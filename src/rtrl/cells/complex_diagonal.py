@@ -18,6 +18,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from rtrl import validate
+
 # The smallest r² and the smallest phase used at initialisation: keeps ν_log and θ_log finite.
 _TINY = 1e-8
 
@@ -90,11 +92,12 @@ class RingOptions:
     max_phase: float = 6.28
 
     def __post_init__(self):
-        if not 0.0 <= self.r_min < self.r_max <= 1.0:
+        validate.number_in("r_min", self.r_min, 0.0, 1.0)
+        validate.number_in("r_max", self.r_max, 0.0, 1.0)
+        if not self.r_min < self.r_max:
             raise ValueError(f"r_min and r_max must satisfy 0 <= r_min < r_max <= 1, got r_min={self.r_min}, "
                              f"r_max={self.r_max}.")
-        if not self.max_phase > 0.0:
-            raise ValueError(f"max_phase must be positive, got {self.max_phase}.")
+        validate.positive_number("max_phase", self.max_phase)
 
 
 def init_ring(key: jax.Array, n: int, ring: RingOptions, dtype) -> tuple[jax.Array, jax.Array]:

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from rtrl.cells.base import Params, State
+from rtrl.cells.protocol import Params, State
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,7 +28,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from rtrl.cells.base import Params, State
+from rtrl.cells.protocol import Params, State
 from rtrl.cells.complex_diagonal import batch_sum, unit_broadcast
 
 Traces = tuple[dict[str, jax.Array], ...]  # one dict per state component: name -> (B, *θ.shape)

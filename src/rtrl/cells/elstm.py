@@ -23,6 +23,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from rtrl import validate
 from rtrl.cells.base import CellDef, Params, State
 from rtrl.cells.complex_diagonal import batch_sum, unit_broadcast
 from rtrl.cells.materialize import materialize
@@ -35,8 +36,7 @@ class ELSTMOptions:
     init_std: float = 0.1
 
     def __post_init__(self):
-        if not self.init_std > 0.0:
-            raise ValueError(f"init_std must be positive, got {self.init_std}.")
+        validate.positive_number("init_std", self.init_std)
 
 
 def init(key: jax.Array, input_size: int, hidden_size: int, options: ELSTMOptions, dtype) -> Params:

@@ -27,6 +27,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from rtrl import validate
 from rtrl.cells.base import CellDef, Params, State
 from rtrl.cells.complex_diagonal import Polar, RingOptions, complex_dtype, contract, init_ring, polar, rotate
 from rtrl.cells.materialize import materialize
@@ -40,8 +41,7 @@ class LRUOptions(RingOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        if not isinstance(self.use_d, bool):
-            raise ValueError(f"use_d must be true or false, got {self.use_d!r}.")
+        validate.boolean("use_d", self.use_d)
 
 
 def init(key: jax.Array, input_size: int, hidden_size: int, options: LRUOptions, dtype) -> Params:

@@ -10,11 +10,11 @@ reference engine (O(n⁴) per step — small n only).
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
 
+from rtrl import validate
 from rtrl.cells.base import CellDef, Params, State
 from rtrl.cells.initializers import lecun_normal, orthogonal_blocks
 
@@ -26,8 +26,8 @@ class LSTMOptions:
     forget_bias: float = 1.0
 
     def __post_init__(self):
-        if not math.isfinite(self.forget_bias):
-            raise ValueError(f"forget_bias must be a finite number, got {self.forget_bias}.")
+        if not validate.is_real(self.forget_bias):
+            raise ValueError(f"forget_bias must be a finite number, got {self.forget_bias!r}.")
 
 
 def init(key: jax.Array, input_size: int, hidden_size: int, options: LSTMOptions, dtype) -> Params:

@@ -28,15 +28,17 @@ contraction. For the nonlinear RTU, E_W2' = λ·E_W2 + i·γ·x⊗1, and after t
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from rtrl import validate
 from rtrl.cells.activations import ACTIVATIONS, check_activation
 from rtrl.cells.base import CellDef, Params, State
-from rtrl.cells.complex_diagonal import (Polar, RingOptions, complex_dtype, contract, init_ring, polar, rotate,
-                                         unit_broadcast)
+from rtrl.cells.complex_diagonal import (Polar, RingOptions, batch_sum, complex_dtype, contract, init_ring, polar,
+                                         rotate, unit_broadcast)
 from rtrl.cells.materialize import materialize
 
 
@@ -51,8 +53,7 @@ class RTUOptions(RingOptions):
     def __post_init__(self):
         super().__post_init__()
         check_activation(self.activation)
-        if not self.eps >= 0.0:
-            raise ValueError(f"eps must be >= 0, got {self.eps}.")
+        validate.non_negative_number("eps", self.eps)
 
 
 def init(key: jax.Array, input_size: int, hidden_size: int, options: RTUOptions, dtype) -> Params:
@@ -79,11 +80,7 @@ def coefficients(rec: Params, eps: float) -> Coefficients:
 
 
 def preactivation(rec: Params, state_tm1: State, x_t: jax.Array, eps: float):
-    """(a1, a2) = λ·s_{t-1} + γ·(x W1, x W2), the coefficients (λ, γ) and (x W1, x W2).
-
-    Public because the Real-Time PPO replay (`rtrl.agents.replay`) re-applies it with a factored
-    trace contraction.
-    """
+    """(a1, a2) = λ·s_{t-1} + γ·(x W1, x W2), the coefficients (λ, γ) and (x W1, x W2)."""
     c = coefficients(rec, eps)
     u1, u2 = x_t @ rec["W1"], x_t @ rec["W2"]
     r1, r2 = rotate(*state_tm1, c.lam.g, c.lam.phi)
@@ -172,6 +169,89 @@ class RTUTraceRule:
             # linear: the traces of W2 are i·(traces of W1), so its gradient is −Im
             "W2": contract(traces.W2, delta_conj).real if self.nonlinear else -w1.imag,
         }
+
+    def replay(self, rec: Params, state_tm1: State, traces_tm1: RTUTraces, x_t: jax.Array,
+               reset: jax.Array) -> State:
+        """s_t from the stored (s_{t-1}, e_{t-1}) (zero where ``reset``) with the trace contraction
+        factored (see `_factored_replay`): the `TraceRule` optional method used by `Cell.replay`."""
+        keep = jnp.logical_not(reset).astype(x_t.dtype)[:, None]  # (B, 1)
+        state_tm1 = tuple(s * keep for s in state_tm1)
+        return _factored_replay(self.options, self.nonlinear, rec, x_t, state_tm1, traces_tm1, keep)
+
+
+# --------------------------------------------------------------------------------------------
+# One RTRL step replayed for a loss, with the trace contraction factored.
+#
+# The rule's own step builds the next trace e_t = λ·e_{t-1} + b_t for every sample (a (B, d, n)
+# complex array for W1) and then contracts it with δ_t. A loss only needs the contraction, which
+# for a complex diagonal recurrence factors through the per-unit eigenvalue:
+#
+#     Σ_b conj(δ'_b)·e_t,b = λ · Σ_b conj(δ'_b)·e_{t-1},b  +  Σ_b conj(δ'_b)·b_t,b
+#
+# (δ' = δ ⊙ f'(a) for the nonlinear RTU, whose traces are scaled by f'(a) after the update; δ' = δ
+# for the linear RTU). For W1, b_t = γ·x⊗1, so the second sum is the matrix product γ·(xᵀ conj(δ')).
+# The (B, d, n) array is then only read once (fused with the product and the sum over samples),
+# never written, and the episode-start mask is folded into δ' instead of rewriting the stored
+# traces (performance.md levers 1–3; the linear RTU keeps W1's traces only, W2's gradient is −Im
+# of W1's). The gradient equals the rule's own step exactly (tests/cells/test_replay.py).
+# --------------------------------------------------------------------------------------------
+
+
+def _replay_transition(options: RTUOptions, nonlinear: bool, rec: Params, state_tm1: State, x: jax.Array):
+    a, c, u = preactivation(rec, state_tm1, x, options.eps)
+    if not nonlinear:
+        return a, (a, c, u)
+    f = ACTIVATIONS[options.activation].fn
+    return (f(a[0]), f(a[1])), (a, c, u)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _factored_replay(options, nonlinear, rec, x, state_tm1, traces_tm1: RTUTraces, keep):
+    return _replay_transition(options, nonlinear, rec, state_tm1, x)[0]
+
+
+def _factored_fwd(options, nonlinear, rec, x, state_tm1, traces_tm1, keep):
+    state_t, (a, _, _) = _replay_transition(options, nonlinear, rec, state_tm1, x)
+    return state_t, (rec, x, state_tm1, traces_tm1, keep, a)
+
+
+def _factored_bwd(options, nonlinear, residuals, delta):
+    rec, x, state_tm1, traces, keep, a = residuals
+    d1, d2 = delta
+    if nonlinear:  # traces were scaled by f'(a) after the update: scale δ instead
+        df = ACTIVATIONS[options.activation].derivative
+        if df is not None:
+            d1, d2 = d1 * df(a[0]), d2 * df(a[1])
+    _, c, (u1, u2) = preactivation(rec, state_tm1, x, options.eps)
+    p, gamma = c.lam, c.gamma
+    lam = jax.lax.complex(p.g, p.phi)  # (n,)
+    dbar = jax.lax.complex(d1, -d2)  # conj(δ'), (B, n)
+    dbar_kept = dbar * keep  # reset samples: e_{t-1} = 0
+    h = jax.lax.complex(*state_tm1)
+    u = jax.lax.complex(u1, u2)
+    # ν and θ: (B, n) traces, the next trace is cheap to form per sample
+    b_nu = (-p.exp_nu * lam) * h + (p.exp_nu * p.r**2 / gamma) * u
+    b_theta = jax.lax.complex(-p.theta * p.phi, p.theta * p.g) * h
+    g_nu = jnp.sum(dbar * (lam * traces.nu_log * keep + b_nu), axis=0).real
+    g_theta = jnp.sum(dbar * (lam * traces.theta_log * keep + b_theta), axis=0).real
+    # W: λ·Σ_b conj(δ')e_{t-1} + γ·xᵀconj(δ')  (one read of the stored (B, d, n) traces)
+    xd = (x.T.astype(dbar.dtype) @ dbar) * gamma  # (d, n)
+    s1 = batch_sum(traces.W1 * dbar_kept[:, None, :])
+    w1 = lam * s1 + xd
+    if nonlinear:
+        s2 = batch_sum(traces.W2 * dbar_kept[:, None, :])
+        g_w2 = (lam * s2 + 1j * xd).real
+    else:
+        g_w2 = -w1.imag
+    grad_rec = {"nu_log": g_nu, "theta_log": g_theta, "W1": w1.real, "W2": g_w2}
+    # the input gets its immediate gradient; the stored carry is data
+    _, vjp_x = jax.vjp(lambda x_: _replay_transition(options, nonlinear, rec, state_tm1, x_)[0], x)
+    (g_x,) = vjp_x(delta)
+    zeros = jax.tree.map(jnp.zeros_like, (state_tm1, traces, keep))
+    return (grad_rec, g_x) + zeros
+
+
+_factored_replay.defvjp(_factored_fwd, _factored_bwd)
 
 
 def _make(name: str, nonlinear: bool, summary: str) -> CellDef:

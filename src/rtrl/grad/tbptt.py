@@ -18,6 +18,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from rtrl import validate
 from rtrl.cells.base import Carry, Cell, Params
 from rtrl.grad.bptt import LossFn
 from rtrl.grad.unroll import unroll
@@ -30,8 +31,7 @@ class Window(NamedTuple):
 
 
 def init_window(cell: Cell, params: Params, batch_size: int, truncation: int) -> Window:
-    if isinstance(truncation, bool) or not isinstance(truncation, int) or truncation <= 0:
-        raise ValueError(f"truncation must be a positive integer, got {truncation!r}.")
+    truncation = validate.positive_int("truncation", truncation)
     d = cell.input_size(params)
     dtype = params[cell.definition.input_param].dtype
     return Window(

@@ -18,6 +18,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from rtrl import validate
+
 Layer = dict[str, jax.Array]
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"tanh": jnp.tanh, "relu": jax.nn.relu}
@@ -25,31 +27,20 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"tanh": jnp.tanh, "r
 
 def check_activation(activation: Any, field: str = "activation") -> str:
     """Return ``activation`` if it is one of `ACTIVATIONS`; else a ValueError naming ``field``."""
-    if not isinstance(activation, str) or activation not in ACTIVATIONS:
-        raise ValueError(f"{field} must be one of {sorted(ACTIVATIONS)}, got {activation!r}.")
-    return activation
+    return validate.choice(field, activation, sorted(ACTIVATIONS))
 
 
 def check_sizes(sizes: Any, field: str = "sizes") -> tuple[int, ...]:
     """``sizes`` as a tuple of positive ints (may be empty); else a ValueError naming ``field``."""
-    if isinstance(sizes, (int, str)) or not hasattr(sizes, "__iter__"):
-        raise ValueError(f"{field} must be a tuple of positive integers (layer widths), e.g. (64, 64) or (), "
-                         f"got {sizes!r}.")
-    sizes = tuple(sizes)
-    for i, size in enumerate(sizes):
-        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-            raise ValueError(f"{field}[{i}] must be a positive integer (a layer width), got {size!r}; "
-                             f"{field}={sizes!r}.")
-    return sizes
+    return validate.widths(field, sizes)
 
 
 def init_dense(key: jax.Array, input_size: int, output_size: int, dtype: Any, *,
                scale: float = math.sqrt(2.0)) -> Layer:
     """One layer: kernel orthogonal × ``scale`` (orthonormal rows or columns, whichever are fewer),
     bias zero."""
-    for name, value in (("input_size", input_size), ("output_size", output_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    input_size = validate.positive_int("input_size", input_size)
+    output_size = validate.positive_int("output_size", output_size)
     dtype = jnp.dtype(dtype)
     kernel = jax.nn.initializers.orthogonal(scale)(key, (input_size, output_size), dtype)
     return {"kernel": kernel, "bias": jnp.zeros((output_size,), dtype)}
@@ -63,8 +54,7 @@ def init_mlp(key: jax.Array, input_size: int, sizes: tuple[int, ...], dtype: Any
     gain ``scale``, each bias zero, all in ``dtype``.
     """
     sizes = check_sizes(sizes)
-    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size <= 0:
-        raise ValueError(f"input_size must be a positive integer, got {input_size!r}.")
+    input_size = validate.positive_int("input_size", input_size)
     keys = jax.random.split(key, max(len(sizes), 1))
     widths = (input_size,) + sizes
     return [init_dense(k, d_in, d_out, dtype, scale=scale) for k, d_in, d_out in zip(keys, widths, widths[1:])]

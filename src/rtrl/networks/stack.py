@@ -44,6 +44,7 @@ from typing import Any, Sequence
 import jax
 import jax.numpy as jnp
 
+from rtrl import validate
 from rtrl.cells.base import Carry, Cell
 from rtrl.networks.mlp import apply_mlp, check_activation, check_sizes, init_mlp
 
@@ -97,8 +98,7 @@ class RecurrentStack:
 
     def init(self, key: jax.Array, input_size: int) -> StackParams:
         """Parameters for inputs of size ``input_size``: {"encoder": [...], "cells": [...]}."""
-        if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size <= 0:
-            raise ValueError(f"input_size must be a positive integer, got {input_size!r}.")
+        input_size = validate.positive_int("input_size", input_size)
         k_encoder, *k_cells = jax.random.split(key, 1 + len(self.cells))
         encoder = init_mlp(k_encoder, input_size, self.encoder, self.dtype)
         cells, d_in = [], (self.encoder[-1] if self.encoder else input_size)
