@@ -168,3 +168,14 @@ def test_overwrite_keeps_the_old_run_when_the_new_one_fails(tmp_path, capsys, mo
     assert main([*argv, "--overwrite", "--seed", "3"]) == 0
     assert (out / "seed_3.csv").exists() and not (out / "seed_0.csv").exists()
     assert len(os.listdir(tmp_path)) == 2  # the new run, and the backup of the failed attempt (never deleted)
+
+
+def test_dense_rtrl_that_cannot_fit_is_refused_before_work(tmp_path, capsys, monkeypatch):
+    from rtrl.experiments import prediction
+
+    monkeypatch.setattr(prediction, "run", _must_not_run)
+    out = tmp_path / "run"
+    assert main(["predict", "--cell", "gru", "--hidden-size", "1000", "--out", str(out)]) == 2
+    text = capsys.readouterr().out
+    assert "needs about" in text and "GB available" in text and "element-wise cell" in text
+    assert not out.exists()

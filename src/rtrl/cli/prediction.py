@@ -21,6 +21,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     config = config_lib.from_dict(prediction.PredictionConfig, values)
     out = args.out or os.path.join("runs", run_dir.default_name("predict"))
     plan = run_dir.prepare(out, overwrite=args.overwrite)
+    prediction.check_memory(config)
     console.print(f"{config.name} on {config.task} {config.task_options or ''}: {config.steps:,} steps x "
                   f"{config.seeds} seed(s), {config.flops_per_step():,} FLOPs per learning step")
     with step_progress(config.steps) as progress:

@@ -37,8 +37,9 @@ def slug(text: str) -> str:
 
 
 def check(entries: Sequence[Entry], out: str, *, overwrite: bool = False) -> run_dir.Plan:
-    """Refuse bad input before any work: mismatched seeds, duplicate names, an --out that cannot
-    be written or is an existing directory (without ``overwrite``); returns the run directory's plan."""
+    """Refuse bad input before any work: mismatched seeds, duplicate names, a run that will not fit
+    in memory, an --out that cannot be written or is an existing directory (without ``overwrite``);
+    returns the run directory's plan."""
     if not entries:
         raise ValueError("a comparison needs at least one run.")
     seeds = {(e.config.seed, e.config.seeds, e.config.steps) for e in entries}
@@ -48,6 +49,8 @@ def check(entries: Sequence[Entry], out: str, *, overwrite: bool = False) -> run
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"two runs of the comparison have the same name: {', '.join(duplicates)}; give labels.")
+    for entry in entries:  # the runs are one after the other: each must fit on its own
+        prediction.check_memory(entry.config)
     return run_dir.prepare(out, overwrite=overwrite)
 
 

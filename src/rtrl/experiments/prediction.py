@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rtrl import cost, tasks, validate
-from rtrl.experiments import plots, run_dir, statistics
+from rtrl.experiments import memory, plots, run_dir, statistics
 from rtrl.experiments.config import field
 from rtrl.frozendict import FrozenDict
 from rtrl.learners import TDConfig, make_learner
@@ -112,6 +112,73 @@ def _options(name: str, value: Any) -> FrozenDict:
     return FrozenDict(value)
 
 
+# Cells whose RTRL traces are element-wise (O(n·d) per sequence); the others use the dense engine,
+# whose traces grow as the state size times the parameter count (O(n³) for GRU, LSTM, RNN).
+ELEMENTWISE_CELLS = ("rtu-linear", "rtu-nonlinear", "lru", "elstm")
+
+
+def memory_estimate(config: PredictionConfig) -> tuple[dict[str, int], dict[str, int]]:
+    """An upper bound of the bytes a run of ``config`` needs, from the cost model (`rtrl.cost`):
+    ``(device parts, host parts)``, each {what: bytes}.
+
+    Per seed, the learner carries its memory M (RTRL: the cell's state and traces; T-BPTT: the
+    start state and the window, with the activations a backward pass keeps) and P parameters with
+    their eligibility trace and optimiser moments (Adam: 4P floats; SGD: 2P). A jitted chunk holds
+    that state twice (its input and its output), works with up to three trace-sized temporaries
+    (the dense engine's Jacobian ∂s/∂θ and the product J_s·E beside the old and new traces), six
+    parameter-sized ones (∇V, the update, the new θ and moments) and the chunk's streams. After the run the host keeps eight (seeds, steps) float32 arrays: the
+    predictions, the oracle's, the cumulants, the returns and the three squared errors (plus one).
+    """
+    task = config.make_task()
+    d, seeds = task.observation_size, config.seeds
+    itemsize = 4  # the learners run in float32 here
+    options = {k: v for k, v in config.cell_options.items() if k != "traces"}
+    rule = config.cell_options.get("traces")
+    method = "rtrl" if config.learner == "rtrl" else "tbptt"
+    kw = dict(hidden_size=config.hidden_size, input_size=d, **options)
+    step = cost.step_cost(config.cell, method=method, truncation=config.truncation,
+                          **({"traces": rule} if rule in ("hand", "dense") else {}), **kw)
+    memory = step.memory
+    if rule == "elementwise":  # the generic element-wise engine keeps pairs the hand rule shares: at most 2×
+        state = cost.step_cost(config.cell, method="forward", **kw).memory
+        memory = state + 2 * (memory - state)
+    cell = config.td_config(task.gamma).make_cell()
+    k = config.projection
+    head = (cell.output_size * k + 2 * k + 1) if k else cell.output_size + 1
+    params = step.parameters + head
+    scalars = 8  # V_{t-1}, the step counter, the optimiser's step count, ...
+    learner = memory + params * (2 + (2 if config.optimizer == "adam" else 0)) + scalars
+    device = {
+        "learner state in and out of a chunk": 2 * seeds * learner * itemsize,
+        "traces/window temporaries": 3 * seeds * memory * itemsize,
+        "parameter-sized temporaries": 6 * seeds * params * itemsize,
+        "streams of a chunk": 2 * seeds * config.chunk * (d + 3) * itemsize,
+    }
+    host = {"stored streams and scores": 8 * seeds * config.steps * itemsize}
+    return device, host
+
+
+def check_memory(config: PredictionConfig, *, available_device: int | None = None,
+                 available_host: int | None = None) -> None:
+    """Refuse (ValueError) a run whose `memory_estimate` does not fit the memory available (on the
+    CPU the device parts and the host parts share the host's memory)."""
+    device, host = memory_estimate(config)
+    what = f"{config.name} on {config.task}, {config.seeds} seed(s) x {config.steps:,} steps"
+    dense = config.learner == "rtrl" and (config.cell not in ELEMENTWISE_CELLS
+                                         or config.cell_options.get("traces") == "dense")
+    reduce = ("hidden_size (dense RTRL traces grow as the state size times the parameter count), or use "
+              f"learner=tbptt with a truncation, or an element-wise cell ({', '.join(ELEMENTWISE_CELLS)}), "
+              "or seeds" if dense else "hidden_size, truncation or seeds")
+    if memory.device_available_bytes() is None and available_device is None:  # one pool: the host's
+        memory.check_fits(sum(device.values()) + sum(host.values()), what=what, reduce=reduce + ", or steps",
+                          breakdown={**device, **host}, available=available_host)
+        return
+    memory.check_fits(sum(device.values()), what=what, reduce=reduce, breakdown=device, device=True,
+                      available=available_device)
+    memory.check_fits(sum(host.values()), what=what, reduce="steps or seeds", breakdown=host,
+                      available=available_host)
+
+
 @dataclasses.dataclass
 class PredictionResult:
     config: PredictionConfig
@@ -169,7 +236,10 @@ class PredictionResult:
 
 
 def run(config: PredictionConfig, *, progress: Callable[[int], None] | None = None) -> PredictionResult:
-    """Run ``config`` (all seeds vmapped); ``progress(steps_done)`` is called after each chunk."""
+    """Run ``config`` (all seeds vmapped); ``progress(steps_done)`` is called after each chunk.
+
+    A run that will not fit in memory (`check_memory`) is refused before it starts."""
+    check_memory(config)
     task = config.make_task()
     learner = make_learner(config.td_config(task.gamma), task.observation_size)
     oracle = tasks.Oracle(task)
