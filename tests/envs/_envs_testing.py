@@ -120,3 +120,26 @@ def host_rollout(env, actions: np.ndarray, seed: int = 0):
     obs, rew, done, infos = zip(*outs, strict=True)
     info = {k: np.stack([i[k] for i in infos]) for k in infos[0]}
     return obs0, np.stack(obs), np.stack(rew), np.stack(done), info
+
+
+@functools.cache
+def _scan_final(env: JaxEnv):
+    def run(key, actions):
+        state, _ = env.reset(key)
+
+        def body(carry, a):
+            s, k = carry
+            k, sub = jax.random.split(k)
+            s, o, r, d, i = env.step(s, a, sub)
+            return (s, k), (o, r, d, i)
+
+        (state, _), out = jax.lax.scan(body, (state, key), actions)
+        return state, out
+
+    return jax.jit(run)
+
+
+def jax_rollout_with_state(env: JaxEnv, actions: np.ndarray, key: jax.Array):
+    """As `jax_rollout` from ``reset(key)`` (same keys), in one jitted call; returns ``(final_state, obs, ...)``."""
+    state, out = _scan_final(env)(key, jnp.asarray(actions))
+    return state, *jax.tree.map(np.asarray, out)

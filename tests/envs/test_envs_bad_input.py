@@ -36,36 +36,87 @@ def test_split_suffix_on_an_environment_without_one(name):
 
 def test_options():
     with pytest.raises(
-        ValueError, match=r"mujoco/Hopper-P does not take option\(s\) reveal_steps; its options are: num_envs=1"
+        ValueError,
+        match=r"mujoco/Hopper-P does not take option\(s\) reveal_steps; its options are: max_episode_steps=1000, "
+        r"num_envs=1, render_mode=None",
     ):
         E.make("mujoco/Hopper-P", reveal_steps=3)
-    with pytest.raises(ValueError, match="option num_envs must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="popgym/CountRecallEasy: option num_envs must be a positive integer, got 0"):
         E.make("popgym/CountRecallEasy", num_envs=0)
-    with pytest.raises(ValueError, match="option num_envs must be a positive integer or None, got -1"):
+    with pytest.raises(ValueError, match=r"option num_envs must be a positive integer \(or None\), got -1"):
         E.make("jax/CountRecallEasy", num_envs=-1)
-    with pytest.raises(TypeError, match="option previous_action must be a bool, got str 'yes'"):
-        E.make("jax/CountRecallEasy", previous_action="yes")
     with pytest.raises(ValueError, match="reveal_steps must be a positive integer, got 0"):
         E.make("mujoco/Reacher-Memory", reveal_steps=0)
     with pytest.raises(ValueError, match="frame_stack must be a positive integer, got 0"):
         E.make("atari/Pong", frame_stack=0)
 
 
-def test_missing_atari_extra_names_the_install(monkeypatch):
-    monkeypatch.setattr(atari, "find_spec", lambda mod: None if mod == "ale_py" else object())
-    with pytest.raises(
-        E.MissingExtraError, match=r"need the 'atari' extra \(missing: ale-py\): pip install 'rtrl\[atari\]'"
-    ):
-        E.make("atari/Breakout")
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("jax/RepeatFirstEasy", {"previous_action": "maybe"},
+         r"jax/RepeatFirstEasy: option previous_action must be true or false, got 'maybe'"),
+        ("jax/CountRecallEasy", {"previous_action": 1}, r"option previous_action must be true or false, got 1"),
+        ("popgym/RepeatFirstEasy", {"num_envs": 2.0}, r"option num_envs must be a positive integer, got 2\.0"),
+        ("mujoco/Hopper", {"max_episode_steps": "100"}, r"option max_episode_steps must be a positive integer"),
+        ("mujoco/Hopper", {"render_mode": "video"}, r"option render_mode must be one of 'rgb_array', 'human'"),
+        ("atari/Pong", {"sticky_actions": 2}, r"atari/Pong: option sticky_actions must be a number in \[0, 1\]"),
+        ("atari/Pong", {"terminal_on_life_loss": "no"}, r"option terminal_on_life_loss must be true or false"),
+        ("atari/Pong", {"noop_max": -1}, r"option noop_max must be a non-negative integer, got -1"),
+        ("gymnasium/CartPole-v1", {"hide": "legs"}, r"option hide must be one of 'velocities', 'positions'"),
+        ("gymnasium/CartPole-v1", {"make_kwargs": 3}, r"option make_kwargs must be a mapping"),
+        ("gymnasium/CartPole-v1", {"seed": 3}, r"does not take option\(s\) seed; its options are: hide=None"),
+    ],
+)
+def test_options_of_the_wrong_type_name_the_option_and_the_environment(name, options, message):
+    """ValueError (what the CLI prints without a traceback), from `check` before anything is built."""
+    with pytest.raises(ValueError, match=message):
+        E.check(name, options)
+    with pytest.raises(ValueError, match=message):
+        E.make(name, **options)
+
+
+def test_check_returns_every_option_checked_without_building(monkeypatch):
+    from rtrl.envs import popgym_jax
+
+    monkeypatch.setattr(popgym_jax, "make_port", _must_not_build)
+    assert E.check("jax/RepeatFirstEasy", {"previous_action": True}) == {"previous_action": True, "num_envs": None}
+    assert E.check("jax/RepeatFirstEasy") == {"previous_action": False, "num_envs": None}
+    with pytest.raises(ValueError, match=r"options of jax/RepeatFirstEasy must be a mapping"):
+        E.check("jax/RepeatFirstEasy", ["previous_action"])
+
+
+def _must_not_build(*args, **kwargs):
+    raise AssertionError("built before the check refused")
+
+
+def test_missing_atari_extra_is_refused_before_any_work(monkeypatch):
+    """Simulated (so the test runs with the extra installed too): ale-py missing."""
+    from rtrl.envs import registry
+
+    monkeypatch.setattr(registry, "find_spec", lambda mod: None if mod == "ale_py" else object())
+    monkeypatch.setattr(atari, "atari_factory", _must_not_build)
+    message = r"atari/Breakout needs the 'atari' extra \(missing: ale-py\): pip install 'rtrl\[atari\]' " \
+              r"\(from a clone: pip install -e '\.\[atari\]'\)"
+    s = E.spec("atari/Breakout")  # describing the environment does not need the extra
+    assert s.extra == "atari" and not s.installed and s.missing == ("ale-py",)
+    for call in (lambda: E.check("atari/Breakout"), lambda: E.make("atari/Breakout", num_envs=2)):
+        with pytest.raises(E.MissingExtraError, match=message) as caught:
+            call()
+        assert isinstance(caught.value, ValueError) and isinstance(caught.value, ImportError)
+    assert {f.name: f.installed for f in E.families()}["atari"] is False
 
 
 def test_missing_mazelib_names_the_install(monkeypatch):
-    from rtrl.envs import popgym_host
+    from rtrl.envs import popgym_host, registry
 
-    monkeypatch.setattr(popgym_host, "find_spec", lambda mod: None)
-    with pytest.raises(E.MissingExtraError, match=r"mazelib.*pip install 'popgym\[navigation\]'"):
+    monkeypatch.setattr(registry, "find_spec", lambda mod: None)
+    monkeypatch.setattr(popgym_host, "popgym_factory", _must_not_build)
+    with pytest.raises(ValueError, match=r"popgym/LabyrinthEscapeEasy needs .*missing: mazelib.*pip install "
+                                         r"'popgym\[navigation\]'"):
         E.make("popgym/LabyrinthEscapeEasy")
-    assert issubclass(E.MissingExtraError, ImportError)
+    assert not E.spec("popgym/LabyrinthExploreHard").installed
+    assert E.spec("popgym/CountRecallEasy").installed  # nothing optional
 
 
 def test_jax_action_outside_the_action_space():
@@ -159,7 +210,7 @@ def test_spaces_and_port_parameters_are_validated():
         RepeatPrevious(k=0)
     with pytest.raises(ValueError, match="num_decks must be a positive integer, got 0"):
         RepeatPrevious(num_decks=0)
-    with pytest.raises(ValueError, match="deck_type must be one of colors, suits, ranks, got 'jokers'"):
+    with pytest.raises(ValueError, match="deck_type must be one of 'colors', 'suits', 'ranks', got 'jokers'"):
         CountRecall(deck_type="jokers")
     with pytest.raises(ValueError, match="deck_type must be 'colors' or 'ranks'"):
         Concentration(deck_type="suits")

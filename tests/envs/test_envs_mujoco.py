@@ -82,3 +82,35 @@ def test_reacher_memory_first_observation_after_auto_reset_shows_the_new_target(
     obs, _, done, info = env.step(np.zeros((1, 2), np.float32))
     assert done[0] and obs[0, 10] == 1.0 and info["final_obs"][0, 10] == 0.0
     np.testing.assert_allclose(obs[0, 4:6], env.envs[0].unwrapped.data.qpos[2:4], rtol=1e-6)
+
+
+def test_hide_is_the_split_of_the_registry_and_works_on_any_gymnasium_robot():
+    """mujoco/<Robot>-P/-V and gymnasium/<Robot>-v5 with hide= are the same mask wrapper."""
+    rng = np.random.default_rng(1)
+    actions = rng.uniform(-1, 1, (5, 2, 3)).astype(np.float32)
+    for part, hidden in (("P", "velocities"), ("V", "positions")):
+        registered = E.make(f"mujoco/Hopper-{part}", num_envs=2)
+        assert registered.name == "MaskObservation(mujoco/Hopper)"
+        for other in (E.make("gymnasium/Hopper-v5", num_envs=2, hide=hidden),
+                      E.wrappers.hide(E.from_gymnasium("Hopper-v5", num_envs=2), hidden)):
+            assert other.observation_space == registered.observation_space
+            np.testing.assert_array_equal(other.reset(seed=4), registered.reset(seed=4))
+            for a in actions:
+                o1, o2 = other.step(a), registered.step(a)
+                np.testing.assert_array_equal(o1[0], o2[0])
+                np.testing.assert_array_equal(o1[3]["final_obs"], o2[3]["final_obs"])
+    ant = E.make("gymnasium/Ant-v5", hide="positions", make_kwargs={"include_cfrc_ext_in_observation": False})
+    assert ant.observation_space.shape == (LAYOUT["Ant"][4],)
+
+
+def test_hide_refuses_what_it_cannot_split():
+    with pytest.raises(ValueError, match=r"hide needs a gymnasium MuJoCo environment \(e.g. gymnasium/Hopper-v5\), "
+                                         r"got gymnasium/CartPole-v1"):
+        E.make("gymnasium/CartPole-v1", hide="velocities")
+    with pytest.raises(ValueError, match="contact forces must be excluded"):
+        E.make("gymnasium/Ant-v5", hide="velocities")
+    hopper = E.wrappers.previous_action_reward(E.make("mujoco/Hopper"))
+    with pytest.raises(ValueError, match="apply it before wrappers that change the observation"):
+        E.wrappers.hide(hopper, "velocities")
+    with pytest.raises(ValueError, match="part must be one of 'velocities', 'positions', got 'P'"):
+        E.wrappers.hide(E.make("mujoco/Hopper"), "P")

@@ -77,8 +77,22 @@ def test_names_and_families():
         "atari/Qbert",
         "atari/Seaquest",
     } <= set(E.names())
-    with pytest.raises(ValueError, match="unknown family 'gym'; valid: atari, jax, mujoco, popgym"):
+    with pytest.raises(ValueError, match="family must be one of 'jax', 'popgym', 'mujoco', 'atari', 'gymnasium', got 'gym'"):
         E.names("gym")
+
+
+def test_families_describe_every_name():
+    families = E.families()
+    assert [f.name for f in families] == ["jax", "popgym", "mujoco", "atari", "gymnasium"]
+    by_name = {f.name: f for f in families}
+    assert by_name["gymnasium"].pattern == "gymnasium/<id>" and by_name["jax"].pattern == "jax/<Task>"
+    assert all(f.description and "\n" not in f.description for f in families)
+    atari_installed = find_spec("ale_py") is not None and find_spec("cv2") is not None
+    assert by_name["atari"].extra == "atari" and by_name["atari"].installed == atari_installed
+    assert E.spec("atari/Pong").installed == atari_installed and E.spec("jax/CountRecallEasy").installed
+    # every curated name belongs to a listed family; the open gymnasium family lists gymnasium's registry
+    assert {n.split("/")[0] for n in E.names()} == set(by_name) - {"gymnasium"}
+    assert {"gymnasium/CartPole-v1", "gymnasium/Hopper-v5"} <= set(E.names("gymnasium"))
 
 
 def test_popgym_names_are_every_environment_popgym_ships():

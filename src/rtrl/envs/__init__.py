@@ -8,10 +8,18 @@
     obs = env.reset(seed=0)                                  # (8, 5) float32
     obs, reward, done, info = env.step(actions)              # actions (8, 3) float
 
-`names()` lists every environment: ``jax/*`` (JAX ports of POPGym tasks), ``popgym/*`` (the popgym
-package; Morad et al. 2023), ``mujoco/*`` (gymnasium v5; ``-P`` positions only, ``-V`` velocities
-only, ``Reacher-Memory``; the RTU paper, Elelimy et al. 2024) and ``atari/*`` (ale-py, the
-``atari`` extra). `from_gymnasium` adapts any other gymnasium env or vector env.
+    env = rtrl.envs.make("gymnasium/CartPole-v1", num_envs=4)  # any id of gymnasium's registry
+
+`names()` lists rtrl's curated environments: ``jax/*`` (JAX ports of POPGym tasks), ``popgym/*``
+(the popgym package; Morad et al. 2023), ``mujoco/*`` (gymnasium v5; ``-P`` positions only, ``-V``
+velocities only, ``Reacher-Memory``; the RTU paper, Elelimy et al. 2024) and ``atari/*`` (ale-py,
+the ``atari`` extra); ``names(family)`` one family. ``gymnasium/<id>`` takes any id of gymnasium's
+registry (options ``num_envs``, ``max_episode_steps``, ``hide`` = "velocities"/"positions" for a
+MuJoCo robot, ``render_mode``, ``make_kwargs``). `families()` describes the families; `spec(name)`
+describes a name (options, whether its optional dependencies are ``installed``); `check(name,
+options)` validates without building anything (ValueError naming the option, and
+`MissingExtraError` with the install command). `from_gymnasium` adapts a gymnasium id, instance,
+factory or vector env.
 
 The reset / done convention (identical on both back-ends)
 ---------------------------------------------------------
@@ -40,33 +48,46 @@ encoded as ``gymnasium.spaces.utils.flatten`` does, so a JAX port and its popgym
 identical vectors for identical states. Spaces are `Discrete` (integer actions ``0..n-1``) or
 `Box`. Actions outside the action space raise ``ValueError`` (outside ``jit``; see `check_action`).
 
-Wrappers (`rtrl.envs.wrappers`) work on both back-ends: previous action/reward appended,
-per-feature observation normalisation, reward scaling, action clipping, episode statistics, and
-`wrappers.standard` for the RTU paper's stack.
+Wrappers (`rtrl.envs.wrappers`) work on both back-ends, each written once over numpy/jax.numpy:
+previous action/reward appended, per-feature observation normalisation, reward scaling, action
+clipping, episode statistics, observation masks (`mask_observation`, and `hide` for MuJoCo
+``-P``/``-V``), and `wrappers.standard` for the RTU paper's stack. `wrappers.observation_moments`
+reads a trained stack's normalisation statistics so an evaluation env can use them frozen.
 """
 
 from __future__ import annotations
 
 from rtrl.envs import wrappers
 from rtrl.envs.errors import MissingExtraError
-from rtrl.envs.host import GymnasiumEnvs, GymnasiumVectorEnv, HostEnv, check_host_actions, from_gymnasium
+from rtrl.envs.host import (
+    GymnasiumEnvs,
+    GymnasiumVectorEnv,
+    HostEnv,
+    check_host_actions,
+    from_gymnasium,
+)
 from rtrl.envs.jax_env import JaxEnv, VmapEnv, check_action
-from rtrl.envs.registry import EnvSpec, make, names, spec
+from rtrl.envs.registry import EnvSpec, Family, check, families, make, names, spec
+from rtrl.envs.running import Moments
 from rtrl.envs.spaces import Box, Discrete, Space
 
 __all__ = [
     "Box",
     "Discrete",
     "EnvSpec",
+    "Family",
     "GymnasiumEnvs",
     "GymnasiumVectorEnv",
     "HostEnv",
     "JaxEnv",
     "MissingExtraError",
+    "Moments",
     "Space",
     "VmapEnv",
+    "check",
     "check_action",
     "check_host_actions",
+    "families",
     "from_gymnasium",
     "make",
     "names",

@@ -14,19 +14,22 @@ from __future__ import annotations
 from importlib.util import find_spec
 from typing import Any
 
+from rtrl import validate
 from rtrl.envs.errors import MissingExtraError
 
-__all__ = ["GAMES", "atari_factory", "require_atari"]
+__all__ = ["ATARI_INSTALL", "ATARI_REQUIRES", "GAMES", "atari_factory", "require_atari"]
 
 GAMES = ("Breakout", "Gravitar", "MsPacman", "Qbert", "Seaquest", "Pong")
+ATARI_REQUIRES = (("ale_py", "ale-py"), ("cv2", "opencv-python-headless"))  # (module, package)
+ATARI_INSTALL = "pip install 'rtrl[atari]' (from a clone: pip install -e '.[atari]')"
 
 
 def require_atari() -> None:
-    """Raise `MissingExtraError` naming the extra unless ale-py and opencv are importable."""
-    missing = [pkg for mod, pkg in (("ale_py", "ale-py"), ("cv2", "opencv-python-headless")) if find_spec(mod) is None]
+    """Raise `MissingExtraError` (a ValueError) naming the extra unless ale-py and opencv are importable."""
+    missing = [pkg for mod, pkg in ATARI_REQUIRES if find_spec(mod) is None]
     if missing:
         raise MissingExtraError(
-            f"Atari environments need the 'atari' extra (missing: {', '.join(missing)}): pip install 'rtrl[atari]'"
+            f"Atari environments need the 'atari' extra (missing: {', '.join(missing)}): {ATARI_INSTALL}"
         )
 
 
@@ -39,20 +42,17 @@ def atari_factory(
     terminal_on_life_loss: bool = False,
 ) -> Any:
     """A factory for ``ALE/<game>-v5`` with the standard preprocessing (module docstring)."""
-    if game not in GAMES:
-        raise ValueError(f"unknown Atari game {game!r}; valid: {', '.join(GAMES)}")
-    if isinstance(frame_stack, bool) or not isinstance(frame_stack, int) or frame_stack < 1:
-        raise ValueError(f"frame_stack must be a positive integer, got {frame_stack!r}")
-    if not 0.0 <= float(sticky_actions) <= 1.0:
-        raise ValueError(f"sticky_actions must be a probability in [0, 1], got {sticky_actions!r}")
-    if isinstance(noop_max, bool) or not isinstance(noop_max, int) or noop_max < 0:
-        raise ValueError(f"noop_max must be a non-negative integer, got {noop_max!r}")
+    validate.choice("game", game, GAMES)
+    frame_stack = validate.positive_int("frame_stack", frame_stack)
+    sticky_actions = validate.number_in("sticky_actions", sticky_actions, 0.0, 1.0, what="(a probability)")
+    noop_max = validate.non_negative_int("noop_max", noop_max)
+    validate.boolean("terminal_on_life_loss", terminal_on_life_loss)
     require_atari()
     try:
         import ale_py
         import cv2  # noqa: F401  (AtariPreprocessing resizes with it)
     except ImportError as e:  # pragma: no cover - find_spec said they exist
-        raise MissingExtraError(f"Atari environments need the 'atari' extra ({e}): pip install 'rtrl[atari]'") from e
+        raise MissingExtraError(f"Atari environments need the 'atari' extra ({e}): {ATARI_INSTALL}") from e
     import gymnasium as gym
     from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 

@@ -25,7 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from rtrl.envs.spaces import Box, Discrete, Space, flatten_gymnasium_space, from_gymnasium_action_space
+from rtrl import validate
+from rtrl.envs.errors import MissingExtraError
+from rtrl.envs.spaces import (
+    Box,
+    Discrete,
+    Space,
+    flatten_gymnasium_space,
+    from_gymnasium_action_space,
+)
 
 __all__ = ["GymnasiumEnvs", "GymnasiumVectorEnv", "HostEnv", "check_host_actions", "from_gymnasium"]
 
@@ -96,6 +104,11 @@ class HostEnv(abc.ABC):
         self.close()
 
 
+def _check_seed(seed: Any) -> None:
+    if seed is not None and not validate.is_integer(seed):
+        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+
+
 class _Converter:
     """Observation flattening and action conversion for one gymnasium env's spaces."""
 
@@ -114,7 +127,7 @@ class _Converter:
                 tuple(np.asarray(observation_space.high, np.float64).reshape(-1)),
             )
         else:
-            raise TypeError(f"flatten_obs=False needs a Box observation space, got {observation_space}")
+            raise ValueError(f"flatten_obs=False needs a Box observation space, got {observation_space}")
         self.action_space = from_gymnasium_action_space(action_space)
         self._flatten = _flattener(observation_space)
         if isinstance(action_space, spaces.Discrete):
@@ -204,8 +217,7 @@ class GymnasiumEnvs(HostEnv):
         return self._name
 
     def reset(self, *, seed: int | None = None) -> np.ndarray:
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+        _check_seed(seed)
         obs = [
             self._conv.obs(e.reset(seed=None if seed is None else int(seed) + i)[0]) for i, e in enumerate(self.envs)
         ]
@@ -267,8 +279,7 @@ class GymnasiumVectorEnv(HostEnv):
         return np.stack([self._conv.obs(o) for o in iterate(self.vector_env.single_observation_space, obs)])
 
     def reset(self, *, seed: int | None = None) -> np.ndarray:
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+        _check_seed(seed)
         seeds = None if seed is None else [int(seed) + i for i in range(self.num_envs)]
         obs, _ = self.vector_env.reset(seed=seeds)
         self._started = True
@@ -304,14 +315,17 @@ class GymnasiumVectorEnv(HostEnv):
 def from_gymnasium(env: Any, num_envs: int = 1, *, flatten_obs: bool = True, **make_kwargs: Any) -> HostEnv:
     """A `HostEnv` over any gymnasium environment.
 
-    ``env`` may be a registered id (``"CartPole-v1"``, made ``num_envs`` times with ``make_kwargs``),
-    a zero-argument factory (called ``num_envs`` times), a single ``gymnasium.Env`` (``num_envs``
-    must be 1), or a gymnasium ``VectorEnv`` in ``SAME_STEP`` auto-reset mode.
+    ``env`` may be an id of gymnasium's registry (``"CartPole-v1"`` or ``"gymnasium/CartPole-v1"``,
+    made ``num_envs`` times with ``make_kwargs``), a zero-argument factory (called ``num_envs``
+    times), a single ``gymnasium.Env`` (``num_envs`` must be 1: an instance cannot be copied) or a
+    gymnasium ``VectorEnv`` in ``SAME_STEP`` auto-reset mode. An unknown id, keyword arguments
+    ``gymnasium.make`` refuses, a missing optional dependency (`MissingExtraError`) and spaces the
+    agents cannot use raise ``ValueError`` saying what is valid.
     """
     import gymnasium as gym
 
-    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs <= 0:
-        raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+    num_envs = validate.positive_int("num_envs", num_envs)
+    validate.boolean("flatten_obs", flatten_obs)
     if isinstance(env, gym.vector.VectorEnv):
         if make_kwargs:
             raise ValueError(f"make_kwargs {sorted(make_kwargs)} cannot be applied to an existing vector env")
@@ -324,12 +338,17 @@ def from_gymnasium(env: Any, num_envs: int = 1, *, flatten_obs: bool = True, **m
             )
         return GymnasiumEnvs([lambda: env], flatten_obs=flatten_obs)
     if isinstance(env, str):
-        env_id = env
+        env_id = env.removeprefix("gymnasium/")
+        if env_id not in gym.registry:
+            from rtrl.envs.registry import gymnasium_ids, unknown_gymnasium_id
+
+            if env_id not in gymnasium_ids():  # gymnasium_ids registers Atari's ids when ale-py is installed
+                raise unknown_gymnasium_id(env_id)
 
         def factory() -> Any:
-            return gym.make(env_id, **make_kwargs)
+            return _gymnasium_make(env_id, make_kwargs)
 
-        return GymnasiumEnvs([factory] * num_envs, flatten_obs=flatten_obs, name=env_id)
+        return GymnasiumEnvs([factory] * num_envs, flatten_obs=flatten_obs, name=f"gymnasium/{env_id}")
     if callable(env):
         if make_kwargs:
             raise ValueError(f"make_kwargs {sorted(make_kwargs)} only apply to an env id")
@@ -337,3 +356,16 @@ def from_gymnasium(env: Any, num_envs: int = 1, *, flatten_obs: bool = True, **m
     raise TypeError(
         f"env must be a gymnasium id, a factory, a gymnasium.Env or a gymnasium VectorEnv, got {type(env).__name__}"
     )
+
+
+def _gymnasium_make(env_id: str, kwargs: dict[str, Any]) -> Any:
+    """``gymnasium.make(env_id, **kwargs)`` with its refusals as ValueError (a missing package as `MissingExtraError`)."""
+    import gymnasium as gym
+
+    try:
+        return gym.make(env_id, **kwargs)
+    except gym.error.DependencyNotInstalled as e:
+        raise MissingExtraError(f"gymnasium/{env_id} needs an optional dependency: {e}") from None
+    except TypeError as e:  # an unexpected keyword argument of the env's constructor
+        shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise ValueError(f"gymnasium.make({env_id!r}, {shown}) refused its arguments: {e}") from None

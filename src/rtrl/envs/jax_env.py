@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rtrl import validate
 from rtrl.envs.spaces import Box, Discrete, Space
 
 __all__ = ["JaxEnv", "VmapEnv", "check_action", "check_key"]
@@ -161,8 +162,7 @@ class VmapEnv(JaxEnv):
     def __post_init__(self) -> None:
         if not isinstance(self.env, JaxEnv):
             raise TypeError(f"VmapEnv.env must be a JaxEnv, got {type(self.env).__name__}")
-        if isinstance(self.num_envs, bool) or not isinstance(self.num_envs, int) or self.num_envs <= 0:
-            raise ValueError(f"num_envs must be a positive integer, got {self.num_envs!r}")
+        object.__setattr__(self, "num_envs", validate.positive_int("num_envs", self.num_envs))
 
     @property
     def observation_space(self) -> Box:

@@ -1,7 +1,8 @@
 """MuJoCo POMDPs from gymnasium v5 (host back-end), after the RTU paper (Elelimy et al. 2024).
 
-``-P`` keeps the joint positions only, ``-V`` the joint velocities only; contact forces are never
-observed (Ant: ``include_cfrc_ext_in_observation=False``). gymnasium v5 observes
+``-P`` keeps the joint positions only, ``-V`` the joint velocities only (the
+`rtrl.envs.wrappers.hide` wrapper, a `mask_observation`, on top of the full robot; it works on
+``gymnasium/<Robot>-v5`` too); contact forces are never observed (Ant: ``include_cfrc_ext_in_observation=False``). gymnasium v5 observes
 ``qpos[skip:]`` then ``qvel``, where ``skip`` root coordinates are excluded
 (``exclude_current_positions_from_observation=True``). The split is derived from the model,
 ``skip = nq + nv - obs_dim``, ``positions = obs[:nq - skip]``, ``velocities = obs[nq - skip:]``:
@@ -36,12 +37,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from rtrl import validate
+
 __all__ = [
     "REACHER_TARGET_INDICES",
     "ROBOTS",
     "SPLITS",
     "RevealTargetFirstSteps",
-    "SplitObservation",
     "mujoco_factory",
     "observation_split",
     "reacher_memory_factory",
@@ -71,30 +73,12 @@ def observation_split(env: Any) -> tuple[int, int, int]:
     return skip, nq - skip, nv
 
 
-class SplitObservation(gym.ObservationWrapper):
-    """Keep only the positions (``part="P"``) or velocities (``part="V"``) of a v5 locomotion env."""
-
-    def __init__(self, env: Any, part: str):
-        super().__init__(env)
-        if part not in ("P", "V"):
-            raise ValueError(f"part must be 'P' (positions) or 'V' (velocities), got {part!r}")
-        _, n_pos, n_vel = observation_split(env)
-        self.part = part
-        self.index = slice(0, n_pos) if part == "P" else slice(n_pos, n_pos + n_vel)
-        size = n_pos if part == "P" else n_vel
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (size,), np.float64)
-
-    def observation(self, observation: np.ndarray) -> np.ndarray:
-        return observation[self.index]
-
-
 class RevealTargetFirstSteps(gym.Wrapper):
     """Reacher-v5 with the target shown for the first ``reveal_steps`` observations only (module docstring)."""
 
     def __init__(self, env: Any, reveal_steps: int = 1):
         super().__init__(env)
-        if isinstance(reveal_steps, bool) or not isinstance(reveal_steps, int) or reveal_steps < 1:
-            raise ValueError(f"reveal_steps must be a positive integer, got {reveal_steps!r}")
+        reveal_steps = validate.positive_int("reveal_steps", reveal_steps)
         if env.observation_space.shape != (10,):
             raise ValueError(
                 f"RevealTargetFirstSteps expects Reacher-v5's 10 features, got {env.observation_space.shape}"
@@ -121,32 +105,32 @@ class RevealTargetFirstSteps(gym.Wrapper):
         return self._obs(obs), reward, terminated, truncated, info
 
 
-def mujoco_factory(robot: str, part: str | None, *, max_episode_steps: int | None = None) -> Any:
-    """A factory for ``<robot>-v5`` (contact forces excluded), optionally split to ``part`` "P" or "V"."""
-    if robot not in ROBOTS:
-        raise ValueError(f"unknown MuJoCo robot {robot!r}; valid: {', '.join(ROBOTS)}")
-    if part is not None and robot not in SPLITS:
-        raise ValueError(f"{robot} has no -P/-V split; robots with one: {', '.join(SPLITS)}")
+def mujoco_factory(robot: str, *, max_episode_steps: int | None = None, render_mode: str | None = None) -> Any:
+    """A factory for ``<robot>-v5`` with contact forces excluded (the -P/-V split is the
+    ``rtrl.envs.wrappers.hide`` wrapper on top)."""
+    validate.choice("robot", robot, ROBOTS)
     kwargs: dict[str, Any] = {}
     if robot == "Ant":
         kwargs["include_cfrc_ext_in_observation"] = False
     if max_episode_steps is not None:
-        kwargs["max_episode_steps"] = max_episode_steps
+        kwargs["max_episode_steps"] = validate.positive_int("max_episode_steps", max_episode_steps)
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
 
     def factory() -> Any:
-        env = gym.make(f"{robot}-v5", **kwargs)
-        return env if part is None else SplitObservation(env, part)
+        return gym.make(f"{robot}-v5", **kwargs)
 
     return factory
 
 
-def reacher_memory_factory(*, reveal_steps: int = 1, max_episode_steps: int = 50) -> Any:
+def reacher_memory_factory(*, reveal_steps: int = 1, max_episode_steps: int = 50,
+                           render_mode: str | None = None) -> Any:
     """A factory for ``Reacher-Memory`` (module docstring)."""
-    if isinstance(reveal_steps, bool) or not isinstance(reveal_steps, int) or reveal_steps < 1:
-        raise ValueError(f"reveal_steps must be a positive integer, got {reveal_steps!r}")
+    reveal_steps = validate.positive_int("reveal_steps", reveal_steps)
+    max_episode_steps = validate.positive_int("max_episode_steps", max_episode_steps)
 
     def factory() -> Any:
-        env = gym.make("Reacher-v5", max_episode_steps=max_episode_steps)
+        env = gym.make("Reacher-v5", max_episode_steps=max_episode_steps, render_mode=render_mode)
         return RevealTargetFirstSteps(env, reveal_steps)
 
     return factory

@@ -1,7 +1,14 @@
-"""The explicit registry of environment names and `make`.
+"""The registry of environment names, `make`, `check`, and the listing (`names`, `families`).
 
-Nothing registers itself on import: every name is listed here, and the back-end behind it
-(popgym, gymnasium MuJoCo, ale-py) is imported only when the name is made.
+Nothing registers itself on import: every curated name is listed here, and the back-end behind it
+(popgym, gymnasium MuJoCo, ale-py) is imported only when the name is made. The ``gymnasium``
+family is open: ``gymnasium/<id>`` is any id of gymnasium's own registry (``gymnasium/CartPole-v1``),
+resolved when asked for.
+
+A name's options are checked (`check`) before anything is built: unknown options, values of the
+wrong type and a missing optional dependency each raise ``ValueError`` naming the environment, the
+option and what is valid (a missing dependency raises `MissingExtraError`, a ValueError and an
+ImportError, with the install command).
 """
 
 from __future__ import annotations
@@ -10,13 +17,19 @@ import dataclasses
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
-from typing import Any
+from importlib.util import find_spec
+from typing import Any, NamedTuple
 
+from rtrl import validate
+from rtrl.envs.atari import ATARI_INSTALL, ATARI_REQUIRES
+from rtrl.envs.errors import MissingExtraError
 from rtrl.envs.host import GymnasiumEnvs, HostEnv
 from rtrl.envs.jax_env import JaxEnv, VmapEnv
+from rtrl.frozendict import FrozenDict
 
-__all__ = ["EnvSpec", "make", "names", "spec"]
+__all__ = ["EnvSpec", "Family", "check", "families", "make", "names", "spec"]
+
+Check = Callable[[str, Any], Any]  # (label, value) -> canonical value; raises ValueError naming label
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,8 +40,12 @@ class EnvSpec:
       name: ``family/Task``, e.g. ``"jax/CountRecallEasy"``.
       backend: ``"jax"`` (pure functions, `JaxEnv`) or ``"host"`` (gymnasium, `HostEnv`).
       options: the keyword options `make` accepts, with their defaults.
-      extra: the install extra the environment needs (``"atari"``), or None.
+      build: ``build(**options)`` makes the environment (options already checked).
+      extra: the optional dependency group the environment needs (``"atari"``), or None.
       description: one line.
+      checks: one check per option (``(label, value) -> value``, ValueError naming ``label``).
+      requires: ``(module, package)`` pairs that must be importable.
+      install: the command that installs what ``requires`` names.
     """
 
     name: str
@@ -37,33 +54,102 @@ class EnvSpec:
     build: Callable[..., Any]
     extra: str | None = None
     description: str = ""
+    checks: Mapping[str, Check] = dataclasses.field(default_factory=FrozenDict)
+    requires: tuple[tuple[str, str], ...] = ()
+    install: str = ""
+
+    @property
+    def family(self) -> str:
+        return self.name.split("/", 1)[0]
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """The packages of ``requires`` that are not installed (empty when all are)."""
+        return tuple(package for module, package in self.requires if find_spec(module) is None)
+
+    @property
+    def installed(self) -> bool:
+        """Whether everything the environment needs is installed."""
+        return not self.missing
+
+    def require(self) -> None:
+        """Raise `MissingExtraError` (a ValueError) with the install command unless `installed`."""
+        missing = self.missing
+        if missing:
+            what = f"the '{self.extra}' extra" if self.extra else "an optional dependency"
+            raise MissingExtraError(f"{self.name} needs {what} (missing: {', '.join(missing)}): {self.install}")
+
+    def check_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Every option of this environment (defaults filled in), checked; ValueError names the option."""
+        if not isinstance(options, Mapping):
+            raise ValueError(f"options of {self.name} must be a mapping of option names to values, got {options!r}")
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise ValueError(
+                f"{self.name} does not take option(s) {', '.join(map(str, unknown))}; its options are: "
+                + ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+            )
+        values = {**self.options, **options}
+        return {k: self.checks[k](f"{self.name}: option {k}", v) if k in self.checks else v
+                for k, v in values.items()}
 
 
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"option {name} must be a bool, got {type(value).__name__} {value!r}")
-    return value
+class Family(NamedTuple):
+    """A family of environment names, for listings."""
+
+    name: str  # "jax"
+    pattern: str  # "jax/<Task>"; "gymnasium/<id>" for the open gymnasium family
+    description: str
+    extra: str | None  # optional dependency group, or None
+    installed: bool  # whether its dependencies are importable
 
 
-def _check_count(name: str, value: Any, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"option {name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
-    return value
+# --- option checks (rtrl.validate, with the option and the environment in every message) --------
+def _positive_int(label: str, value: Any) -> int:
+    return validate.positive_int(label, value)
+
+
+def _optional_positive_int(label: str, value: Any) -> int | None:
+    return None if value is None else validate.positive_int(label, value, what="(or None)")
+
+
+def _probability(label: str, value: Any) -> float:
+    return validate.number_in(label, value, 0.0, 1.0, what="(a probability)")
+
+
+def _hidden_part(label: str, value: Any) -> str | None:
+    from rtrl.envs.wrappers import HIDDEN_PARTS
+
+    return None if value is None else validate.choice(label, value, HIDDEN_PARTS)
+
+
+RENDER_MODES = ("rgb_array", "human")
+
+
+def _render_mode(label: str, value: Any) -> str | None:
+    return None if value is None else validate.choice(label, value, RENDER_MODES)
+
+
+def _make_kwargs(label: str, value: Any) -> FrozenDict:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"{label} must be a mapping of gymnasium.make keyword arguments, e.g. "
+                         f"{{'max_episode_steps': 200}}, got {value!r}")
+    return FrozenDict(value)
+
+
+NUM_ENVS = {"num_envs": _positive_int}
 
 
 # --- builders ----------------------------------------------------------------------------------
 def _build_jax(level: str) -> Callable[..., JaxEnv]:
     def build(*, previous_action: bool, num_envs: int | None) -> JaxEnv:
-        from rtrl.envs.jax_wrappers import PreviousActionReward
         from rtrl.envs.popgym_jax import make_port
+        from rtrl.envs.wrappers import previous_action_reward
 
         env: JaxEnv = make_port(level)
-        if _check_bool("previous_action", previous_action):
-            env = PreviousActionReward(env, action=True, reward=False, null_action=0)
-        n = _check_count("num_envs", num_envs, allow_none=True)
-        return env if n is None else VmapEnv(env, n)
+        if previous_action:
+            env = previous_action_reward(env, action=True, reward=False, null_action=0)
+        return env if num_envs is None else VmapEnv(env, num_envs)
 
     return build
 
@@ -72,53 +158,79 @@ def _build_popgym(level: str) -> Callable[..., HostEnv]:
     def build(*, previous_action: bool, num_envs: int) -> HostEnv:
         from rtrl.envs.popgym_host import popgym_factory
 
-        factory = popgym_factory(level, previous_action=_check_bool("previous_action", previous_action))
-        return GymnasiumEnvs([factory] * _check_count("num_envs", num_envs), name=f"popgym/{level}")
+        factory = popgym_factory(level, previous_action=previous_action)
+        return GymnasiumEnvs([factory] * num_envs, name=f"popgym/{level}")
 
     return build
 
 
 def _build_mujoco(robot: str, part: str | None) -> Callable[..., HostEnv]:
-    def build(*, num_envs: int, max_episode_steps: int) -> HostEnv:
+    def build(*, num_envs: int, max_episode_steps: int, render_mode: str | None) -> HostEnv:
         from rtrl.envs.mujoco import mujoco_factory
+        from rtrl.envs.wrappers import hide
 
-        factory = mujoco_factory(robot, part, max_episode_steps=_check_count("max_episode_steps", max_episode_steps))
-        suffix = "" if part is None else f"-{part}"
-        return GymnasiumEnvs([factory] * _check_count("num_envs", num_envs), name=f"mujoco/{robot}{suffix}")
+        factory = mujoco_factory(robot, max_episode_steps=max_episode_steps, render_mode=render_mode)
+        env = GymnasiumEnvs([factory] * num_envs, name=f"mujoco/{robot}")
+        return env if part is None else hide(env, "velocities" if part == "P" else "positions")
 
     return build
 
 
-def _build_reacher_memory(*, num_envs: int, reveal_steps: int, max_episode_steps: int) -> HostEnv:
+def _build_reacher_memory(*, num_envs: int, reveal_steps: int, max_episode_steps: int,
+                          render_mode: str | None) -> HostEnv:
     from rtrl.envs.mujoco import reacher_memory_factory
 
-    factory = reacher_memory_factory(
-        reveal_steps=reveal_steps, max_episode_steps=_check_count("max_episode_steps", max_episode_steps)
-    )
-    return GymnasiumEnvs([factory] * _check_count("num_envs", num_envs), name="mujoco/Reacher-Memory")
+    factory = reacher_memory_factory(reveal_steps=reveal_steps, max_episode_steps=max_episode_steps,
+                                     render_mode=render_mode)
+    return GymnasiumEnvs([factory] * num_envs, name="mujoco/Reacher-Memory")
 
 
 def _build_atari(game: str) -> Callable[..., HostEnv]:
-    def build(
-        *, num_envs: int, frame_stack: int, sticky_actions: float, noop_max: int, terminal_on_life_loss: bool
-    ) -> HostEnv:
+    def build(*, num_envs: int, frame_stack: int, sticky_actions: float, noop_max: int,
+              terminal_on_life_loss: bool) -> HostEnv:
         from rtrl.envs.atari import atari_factory
 
-        factory = atari_factory(
-            game,
-            frame_stack=frame_stack,
-            sticky_actions=sticky_actions,
-            noop_max=noop_max,
-            terminal_on_life_loss=_check_bool("terminal_on_life_loss", terminal_on_life_loss),
-        )
-        return GymnasiumEnvs([factory] * _check_count("num_envs", num_envs), flatten_obs=False, name=f"atari/{game}")
+        factory = atari_factory(game, frame_stack=frame_stack, sticky_actions=sticky_actions, noop_max=noop_max,
+                                terminal_on_life_loss=terminal_on_life_loss)
+        return GymnasiumEnvs([factory] * num_envs, flatten_obs=False, name=f"atari/{game}")
 
     return build
+
+
+def _build_gymnasium(env_id: str) -> Callable[..., HostEnv]:
+    def build(*, num_envs: int, max_episode_steps: int | None, hide: str | None, render_mode: str | None,
+              make_kwargs: Mapping[str, Any]) -> HostEnv:
+        from rtrl.envs import wrappers
+        from rtrl.envs.host import from_gymnasium
+
+        kwargs = dict(make_kwargs)
+        for key, value in (("max_episode_steps", max_episode_steps), ("render_mode", render_mode)):
+            if value is not None:
+                if key in kwargs:
+                    raise ValueError(f"gymnasium/{env_id}: give {key} as an option or in make_kwargs, not both")
+                kwargs[key] = value
+        env = from_gymnasium(env_id, num_envs, **kwargs)
+        return env if hide is None else wrappers.hide(env, hide)
+
+    return build
+
+
+# --- the curated registry ----------------------------------------------------------------------
+FAMILY_DESCRIPTIONS: dict[str, tuple[str, str, str | None]] = {  # name -> (pattern, description, extra)
+    "jax": ("jax/<Task>", "JAX-native ports of POPGym tasks: pure functions, run inside jit/scan/vmap", None),
+    "popgym": ("popgym/<Task>", "every POPGym environment through the popgym package (host)", None),
+    "mujoco": ("mujoco/<Robot>[-P|-V]",
+               "gymnasium v5 MuJoCo robots; -P positions only, -V velocities only, Reacher-Memory (host)", None),
+    "atari": ("atari/<Game>", "Atari 2600 games through ale-py, standard preprocessing (host)", "atari"),
+    "gymnasium": ("gymnasium/<id>",
+                  "any id of gymnasium's registry, e.g. gymnasium/CartPole-v1 or gymnasium/Hopper-v5 (host)", None),
+}
 
 
 def _registry() -> dict[str, EnvSpec]:
     from rtrl.envs.atari import GAMES
-    from rtrl.envs.popgym_host import level_names
+    from rtrl.envs.mujoco import SPLITS
+    from rtrl.envs.popgym_host import NEEDS_MAZELIB, level_names
     from rtrl.envs.popgym_jax import PORTS
 
     r: dict[str, EnvSpec] = {}
@@ -127,79 +239,36 @@ def _registry() -> dict[str, EnvSpec]:
         r[s.name] = s
 
     for level in PORTS:
-        add(
-            EnvSpec(
-                f"jax/{level}",
-                "jax",
-                MappingProxyType({"previous_action": False, "num_envs": None}),
-                _build_jax(level),
-                None,
-                f"JAX-native port of popgym {level}",
-            )
-        )
+        add(EnvSpec(f"jax/{level}", "jax", FrozenDict(previous_action=False, num_envs=None), _build_jax(level),
+                    None, f"JAX-native port of popgym {level}",
+                    FrozenDict(previous_action=validate.boolean, num_envs=_optional_positive_int)))
     for level in level_names():
-        add(
-            EnvSpec(
-                f"popgym/{level}",
-                "host",
-                MappingProxyType({"previous_action": False, "num_envs": 1}),
-                _build_popgym(level),
-                None,
-                f"popgym {level} (popgym package)",
-            )
-        )
-    mujoco_opts = MappingProxyType({"num_envs": 1, "max_episode_steps": 1000})
-    for robot in ("Hopper", "Walker2d", "HalfCheetah", "Ant"):
-        add(
-            EnvSpec(
-                f"mujoco/{robot}",
-                "host",
-                mujoco_opts,
-                _build_mujoco(robot, None),
-                None,
-                f"{robot}-v5, full observation",
-            )
-        )
-        add(
-            EnvSpec(
-                f"mujoco/{robot}-P", "host", mujoco_opts, _build_mujoco(robot, "P"), None, f"{robot}-v5, positions only"
-            )
-        )
-        add(
-            EnvSpec(
-                f"mujoco/{robot}-V",
-                "host",
-                mujoco_opts,
-                _build_mujoco(robot, "V"),
-                None,
-                f"{robot}-v5, velocities only",
-            )
-        )
-    add(
-        EnvSpec(
-            "mujoco/Reacher",
-            "host",
-            MappingProxyType({"num_envs": 1, "max_episode_steps": 50}),
-            _build_mujoco("Reacher", None),
-            None,
-            "Reacher-v5, full observation",
-        )
-    )
-    add(
-        EnvSpec(
-            "mujoco/Reacher-Memory",
-            "host",
-            MappingProxyType({"num_envs": 1, "reveal_steps": 1, "max_episode_steps": 50}),
-            _build_reacher_memory,
-            None,
-            "Reacher-v5 with the target shown only at the episode's start",
-        )
-    )
-    atari_opts = MappingProxyType(
-        {"num_envs": 1, "frame_stack": 1, "sticky_actions": 0.25, "noop_max": 30, "terminal_on_life_loss": False}
-    )
+        maze = level.startswith(NEEDS_MAZELIB)
+        add(EnvSpec(f"popgym/{level}", "host", FrozenDict(previous_action=False, num_envs=1), _build_popgym(level),
+                    "popgym[navigation]" if maze else None, f"popgym {level} (popgym package)",
+                    FrozenDict(previous_action=validate.boolean, **NUM_ENVS),
+                    (("mazelib", "mazelib"),) if maze else (),
+                    "pip install 'popgym[navigation]'" if maze else ""))
+    mujoco_checks = FrozenDict(max_episode_steps=_positive_int, render_mode=_render_mode, **NUM_ENVS)
+
+    def add_mujoco(name: str, build: Callable[..., HostEnv], description: str, max_steps: int, **more: Any) -> None:
+        add(EnvSpec(name, "host", FrozenDict(num_envs=1, max_episode_steps=max_steps, render_mode=None, **more),
+                    build, None, description, FrozenDict(mujoco_checks, **{k: _positive_int for k in more})))
+
+    for robot in SPLITS:
+        add_mujoco(f"mujoco/{robot}", _build_mujoco(robot, None), f"{robot}-v5, full observation", 1000)
+        add_mujoco(f"mujoco/{robot}-P", _build_mujoco(robot, "P"), f"{robot}-v5, positions only", 1000)
+        add_mujoco(f"mujoco/{robot}-V", _build_mujoco(robot, "V"), f"{robot}-v5, velocities only", 1000)
+    add_mujoco("mujoco/Reacher", _build_mujoco("Reacher", None), "Reacher-v5, full observation", 50)
+    add_mujoco("mujoco/Reacher-Memory", _build_reacher_memory,
+               "Reacher-v5 with the target shown only at the episode's start", 50, reveal_steps=1)
+    atari_options = FrozenDict(num_envs=1, frame_stack=1, sticky_actions=0.25, noop_max=30,
+                               terminal_on_life_loss=False)
+    atari_checks = FrozenDict(frame_stack=_positive_int, sticky_actions=_probability,
+                              noop_max=validate.non_negative_int, terminal_on_life_loss=validate.boolean, **NUM_ENVS)
     for game in GAMES:
-        add(EnvSpec(f"atari/{game}", "host", atari_opts, _build_atari(game), "atari", f"Atari {game} (ale-py)"))
+        add(EnvSpec(f"atari/{game}", "host", atari_options, _build_atari(game), "atari", f"Atari {game} (ale-py)",
+                    atari_checks, ATARI_REQUIRES, ATARI_INSTALL))
     return r
 
 
@@ -213,14 +282,81 @@ def _get() -> dict[str, EnvSpec]:
     return _REGISTRY
 
 
+# --- the gymnasium family ----------------------------------------------------------------------
+GYMNASIUM_OPTIONS = FrozenDict(num_envs=1, max_episode_steps=None, hide=None, render_mode=None,
+                               make_kwargs=FrozenDict())
+GYMNASIUM_CHECKS = FrozenDict(max_episode_steps=_optional_positive_int, hide=_hidden_part, render_mode=_render_mode,
+                              make_kwargs=_make_kwargs, **NUM_ENVS)
+# entry-point packages of gymnasium ids that need an optional dependency: (module, package), install
+GYMNASIUM_DEPENDENCIES = {
+    "gymnasium.envs.box2d": ((("Box2D", "box2d-py"),), "pip install swig && pip install 'gymnasium[box2d]'"),
+    "gymnasium.envs.mujoco": ((("mujoco", "mujoco"),), "pip install 'gymnasium[mujoco]'"),
+    "ale_py": (ATARI_REQUIRES, ATARI_INSTALL),
+}
+
+
+def gymnasium_ids() -> list[str]:
+    """The ids of gymnasium's registry (Atari's ``ALE/...`` ones too when ale-py is installed)."""
+    import gymnasium as gym
+
+    if find_spec("ale_py") is not None and not any(i.startswith("ALE/") for i in gym.registry):
+        import ale_py
+
+        gym.register_envs(ale_py)
+    return list(gym.registry)
+
+
+def unknown_gymnasium_id(env_id: str, prefix: str = "") -> ValueError:
+    """The error for an id that gymnasium's registry lacks, with close matches (``prefix`` before each)."""
+    if env_id.startswith("ALE/") and find_spec("ale_py") is None:
+        return MissingExtraError(f"{prefix}{env_id} is an Atari game: it needs the 'atari' extra (missing: ale-py): "
+                                 f"{ATARI_INSTALL}")
+    ids = gymnasium_ids()
+    close = difflib.get_close_matches(env_id, ids, n=3, cutoff=0.6)
+    close += [i for i in ids if i.split("-v")[0] == env_id and i not in close]  # a missing version suffix
+    hint = f" Did you mean {', '.join(repr(prefix + c) for c in close)}?" if close else ""
+    return ValueError(f"unknown gymnasium environment id {prefix + env_id!r}.{hint} gymnasium's registry lists "
+                      f"{len(ids)} ids (gymnasium.pprint_registry() shows them).")
+
+
+def _gymnasium_spec(name: str) -> EnvSpec:
+    import gymnasium as gym
+
+    env_id = name.split("/", 1)[1]
+    if env_id not in gymnasium_ids():
+        raise unknown_gymnasium_id(env_id, "gymnasium/")
+    entry = gym.registry[env_id].entry_point
+    module = entry.split(":")[0] if isinstance(entry, str) else getattr(entry, "__module__", "")
+    requires, install = (), ""
+    for package, (needs, command) in GYMNASIUM_DEPENDENCIES.items():
+        if module == package or module.startswith(package + "."):
+            requires, install = needs, command
+    return EnvSpec(name, "host", GYMNASIUM_OPTIONS, _build_gymnasium(env_id), None, f"gymnasium {env_id}",
+                   GYMNASIUM_CHECKS, requires, install)
+
+
+# --- the public functions ----------------------------------------------------------------------
+def families() -> tuple[Family, ...]:
+    """The families of names, each with its name pattern, a one-line description and its extra."""
+    out = []
+    for name, (pattern, description, extra) in FAMILY_DESCRIPTIONS.items():
+        installed = all(find_spec(m) is not None for m, _ in ATARI_REQUIRES) if extra == "atari" else True
+        out.append(Family(name, pattern, description, extra, installed))
+    return tuple(out)
+
+
 def names(family: str | None = None) -> list[str]:
-    """Every registered name, or those of one family (``"jax"``, ``"popgym"``, ``"mujoco"``, ``"atari"``)."""
+    """rtrl's curated names (``jax``, ``popgym``, ``mujoco``, ``atari``), or those of one family.
+
+    ``names("gymnasium")`` lists gymnasium's registry as it stands (``gymnasium/<id>``); the
+    gymnasium family is open, so ``names()`` leaves it out (`families` shows its pattern).
+    """
     all_names = list(_get())
     if family is None:
         return all_names
-    families = sorted({n.split("/")[0] for n in all_names})
-    if family not in families:
-        raise ValueError(f"unknown family {family!r}; valid: {', '.join(families)}")
+    validate.choice("family", family, FAMILY_DESCRIPTIONS)
+    if family == "gymnasium":
+        return [f"gymnasium/{i}" for i in gymnasium_ids()]
     return [n for n in all_names if n.startswith(family + "/")]
 
 
@@ -241,36 +377,56 @@ def _unknown(name: str) -> ValueError:
         tails = {n.split("/", 1)[1]: n for n in candidates}
         close = [tails[t] for t in difflib.get_close_matches(name, list(tails), n=3, cutoff=0.6)]
         close += [n for n in candidates if n.split("/", 1)[1] == name and n not in close]
+        if not close and "-v" in name:  # a gymnasium id given without its family
+            import gymnasium as gym
+
+            if name in gym.registry:
+                close = [f"gymnasium/{name}"]
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    families = sorted({n.split("/")[0] for n in candidates})
     return ValueError(
-        f"unknown environment {name!r}.{hint} Names are family/Task with family one of {', '.join(families)}; "
-        "rtrl.envs.names() lists them all."
+        f"unknown environment {name!r}.{hint} Names are family/Task with family one of "
+        f"{', '.join(sorted(FAMILY_DESCRIPTIONS))}; rtrl.envs.names() lists them all "
+        "(gymnasium/<id> takes any id of gymnasium's registry)."
     )
 
 
 def spec(name: str) -> EnvSpec:
-    """The registry entry of ``name`` (ValueError with close matches if unknown)."""
+    """The registry entry of ``name`` (ValueError with close matches if unknown).
+
+    It does not require the environment's optional dependencies: ``spec(name).installed`` says
+    whether they are there, and `check` refuses without them.
+    """
     if not isinstance(name, str):
         raise TypeError(f"environment name must be a str, got {type(name).__name__}")
+    if name.startswith("gymnasium/"):
+        return _gymnasium_spec(name)
     reg = _get()
     if name not in reg:
         raise _unknown(name)
     return reg[name]
 
 
+def check(name: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Check ``name`` and its ``options`` without building anything; returns every option, checked.
+
+    Raises ValueError for an unknown name, an unknown option or a value of the wrong type (naming
+    the environment, the option and what is valid), and `MissingExtraError` (also a ValueError)
+    with the install command when an optional dependency is missing.
+    """
+    s = spec(name)
+    checked = s.check_options({} if options is None else options)
+    s.require()
+    return checked
+
+
 def make(name: str, **options: Any) -> JaxEnv | HostEnv:
-    """Make the environment registered as ``name``.
+    """Make the environment registered as ``name``, after `check`.
 
     ``jax/*`` names give a `JaxEnv` (a `VmapEnv` of ``num_envs`` copies when ``num_envs`` is set);
     every other name gives a `HostEnv` batch of ``num_envs`` (default 1) gymnasium envs.
     ``spec(name).options`` lists the options and their defaults.
     """
     s = spec(name)
-    unknown = sorted(set(options) - set(s.options))
-    if unknown:
-        raise ValueError(
-            f"{name} does not take option(s) {', '.join(unknown)}; its options are: "
-            + ", ".join(f"{k}={v!r}" for k, v in s.options.items())
-        )
-    return s.build(**{**s.options, **options})
+    checked = s.check_options(options)
+    s.require()
+    return s.build(**checked)

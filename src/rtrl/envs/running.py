@@ -10,13 +10,18 @@ Update for a batch ``x`` of ``m`` samples (Chan et al.'s parallel algorithm)::
     delta = mean_x - mean;  count' = count + m
     mean' = mean + delta * m / count'
     var'  = (var * count + var_x * m + delta^2 * count * m / count') / count'
+
+`merge_moments` combines the statistics of several independent copies (k = 1..K) the same way::
+
+    count = sum_k count_k,  mean = sum_k count_k mean_k / count,
+    var   = sum_k count_k (var_k + (mean_k - mean)^2) / count
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["Moments", "init_moments", "normalize", "update_moments"]
+__all__ = ["Moments", "init_moments", "merge_moments", "normalize", "update_moments"]
 
 INITIAL_COUNT = 1e-4  # as gymnasium's RunningMeanStd: mean 0, var 1 before any data
 
@@ -62,3 +67,28 @@ def normalize(xp: Any, m: Moments, x: Any, epsilon: float, clip: float | None) -
     if clip is not None:
         y = xp.clip(y, -clip, clip)
     return y.astype(xp.float32)
+
+
+def merge_moments(m: Moments, feature_ndim: int) -> Moments:
+    """One `Moments` (numpy float32) from statistics with leading copy axes (module docstring).
+
+    ``m.mean``/``m.var`` have shape ``(*copies, *feature_shape)`` and ``m.count`` ``copies``, e.g. the
+    per-env statistics of a wrapper vmapped over envs (and seeds). With no copy axis, ``m`` comes
+    back as numpy float32 unchanged.
+    """
+    import numpy as np
+
+    mean, var, count = (np.asarray(v, np.float64) for v in m)
+    copies = mean.ndim - feature_ndim
+    if copies < 0 or count.shape != mean.shape[:copies] or var.shape != mean.shape:
+        raise ValueError(f"moments with mean {mean.shape}, var {var.shape} and count {count.shape} do not share "
+                         f"leading copy axes over a {feature_ndim}-d feature shape")
+    feature_shape = mean.shape[copies:]
+    mean, var, count = mean.reshape((-1,) + feature_shape), var.reshape((-1,) + feature_shape), count.reshape(-1)
+    if count.size == 1:  # one copy: its statistics exactly as they are
+        return Moments(mean[0].astype(np.float32), var[0].astype(np.float32), np.float32(count[0]))
+    weight = count.reshape((-1,) + (1,) * feature_ndim)
+    total = count.sum()
+    merged_mean = (weight * mean).sum(axis=0) / total
+    merged_var = (weight * (var + (mean - merged_mean) ** 2)).sum(axis=0) / total
+    return Moments(merged_mean.astype(np.float32), merged_var.astype(np.float32), np.float32(total))

@@ -19,13 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from rtrl import validate
+
 __all__ = ["Box", "Discrete", "Space", "flatten_gymnasium_space", "from_gymnasium_action_space"]
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +31,7 @@ class Discrete:
     n: int
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "n", _positive_int("Discrete.n", self.n))
+        object.__setattr__(self, "n", validate.positive_int("Discrete.n", self.n))
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -64,11 +60,9 @@ class Box:
 
     def __post_init__(self) -> None:
         shape = self.shape
-        if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        if validate.is_integer(shape):
             shape = (int(shape),)
-        if not isinstance(shape, tuple) or not all(
-            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in shape
-        ):
+        if not isinstance(shape, tuple) or not all(validate.is_integer(s) and s > 0 for s in shape):
             raise ValueError(f"Box.shape must be a tuple of positive integers, got {self.shape!r}")
         object.__setattr__(self, "shape", tuple(int(s) for s in shape))
         size = self.size
@@ -141,9 +135,13 @@ def flatten_gymnasium_space(space: Any) -> Box:
     """
     from gymnasium import spaces
 
-    flat = spaces.utils.flatten_space(space)
-    if not isinstance(flat, spaces.Box):  # pragma: no cover - gymnasium flattens to Box for these spaces
-        raise TypeError(f"observation space {space} cannot be flattened to a Box (got {flat})")
+    try:
+        flat = spaces.utils.flatten_space(space)
+    except NotImplementedError:
+        flat = None
+    if not isinstance(flat, spaces.Box):
+        raise ValueError(f"observation space {space} is not supported: it does not flatten to a fixed-size vector; "
+                         "valid: Box, Discrete, MultiDiscrete, MultiBinary, and Tuple/Dict of these")
     return Box(shape=(int(np.prod(flat.shape)),), low=tuple(flat.low.reshape(-1)), high=tuple(flat.high.reshape(-1)))
 
 
@@ -152,7 +150,7 @@ def from_gymnasium_action_space(space: Any) -> Space:
 
     ``Discrete(n, start)`` -> ``Discrete(n)`` (the start offset is added back by the host adapter);
     ``MultiDiscrete(nvec)`` -> ``Discrete(prod(nvec))`` (raveled, as popgym's ``DiscreteAction``);
-    ``Box`` -> `Box` with the same shape and bounds. Anything else raises ``TypeError``.
+    ``Box`` (float) -> `Box` with the same shape and bounds. Anything else raises ``ValueError``.
     """
     from gymnasium import spaces
 
@@ -162,4 +160,4 @@ def from_gymnasium_action_space(space: Any) -> Space:
         return Discrete(int(np.prod(space.nvec)))
     if isinstance(space, spaces.Box) and np.issubdtype(space.dtype, np.floating):
         return Box(shape=tuple(space.shape), low=tuple(space.low.reshape(-1)), high=tuple(space.high.reshape(-1)))
-    raise TypeError(f"action space {space} is not supported; valid: gymnasium Discrete, MultiDiscrete or float Box")
+    raise ValueError(f"action space {space} is not supported; valid: gymnasium Discrete, MultiDiscrete or float Box")

@@ -7,8 +7,8 @@ from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from rtrl import validate
 from rtrl.envs.jax_env import JaxEnv
 from rtrl.envs.popgym_jax.cards import DECK_SIZE, attribute, deal, new_deck, one_hot
 from rtrl.envs.spaces import Box
@@ -32,8 +32,7 @@ class CardGame(JaxEnv):
     num_decks: int = 1
 
     def __post_init__(self) -> None:
-        if isinstance(self.num_decks, bool) or not isinstance(self.num_decks, (int, np.integer)) or self.num_decks <= 0:
-            raise ValueError(f"num_decks must be a positive integer, got {self.num_decks!r}")
+        object.__setattr__(self, "num_decks", validate.positive_int("num_decks", self.num_decks))
 
     @property
     def num_cards(self) -> int:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from rtrl import validate
+
 __all__ = ["ATTRIBUTES", "DECK_SIZE", "attribute", "deal", "new_deck", "num_values", "one_hot"]
 
 DECK_SIZE = 52
@@ -24,8 +26,7 @@ ATTRIBUTES = ("colors", "suits", "ranks")
 
 def num_values(kind: str) -> int:
     """How many distinct values an attribute takes: colours 2, suits 4, ranks 13."""
-    if kind not in ATTRIBUTES:
-        raise ValueError(f"deck_type must be one of {', '.join(ATTRIBUTES)}, got {kind!r}")
+    validate.choice("deck_type", kind, ATTRIBUTES)
     return {"colors": 2, "suits": 4, "ranks": 13}[kind]
 
 

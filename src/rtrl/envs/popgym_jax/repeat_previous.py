@@ -15,6 +15,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from rtrl import validate
 from rtrl.envs.popgym_jax.base import DealState, ShownCardGame, popgym_unwrapped
 from rtrl.envs.popgym_jax.cards import attribute, deal, one_hot
 from rtrl.envs.spaces import Discrete
@@ -33,7 +34,7 @@ class RepeatPrevious(ShownCardGame):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if isinstance(self.k, bool) or not isinstance(self.k, int) or not 0 < self.k < self.num_cards:
+        if not validate.is_integer(self.k) or not 0 < self.k < self.num_cards:
             raise ValueError(f"k must be an integer in 1..{self.num_cards - 1}, got {self.k!r}")
 
     @property
