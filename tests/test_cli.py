@@ -179,3 +179,71 @@ def test_dense_rtrl_that_cannot_fit_is_refused_before_work(tmp_path, capsys, mon
     text = capsys.readouterr().out
     assert "needs about" in text and "GB available" in text and "element-wise cell" in text
     assert not out.exists()
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def _plain_progress(**kwargs):
+    import io
+
+    from rich.console import Console
+
+    from rtrl.cli.common import StepProgress
+
+    buffer, clock = io.StringIO(), _Clock()
+    out = Console(file=buffer, width=200)
+    return StepProgress(out=out, clock=clock, **kwargs), buffer, clock
+
+
+def test_progress_prints_plain_lines_when_not_a_terminal():
+    progress, buffer, clock = _plain_progress(total=200_000, label="predict", seeds=3)
+    assert progress.plain  # a StringIO is not a terminal
+    with progress:
+        for done in range(10_000, 200_001, 10_000):  # 20 updates, 1 s apart
+            clock.now += 1.0
+            progress.update(done)
+    lines = buffer.getvalue().splitlines()
+    assert lines[0] == "predict: 200,000 steps per seed x 3 seed(s)"
+    assert lines[1] == "predict: 10,000/200,000 steps (5%), - env steps/s"  # the first update: no speed yet
+    # every 10% (20,000 steps) after that; speed = all seeds' steps since the first update per second
+    assert lines[2] == "predict: 30,000/200,000 steps (15%), 30,000 env steps/s, eta 0:00:17"
+    assert lines[-1] == "predict: 200,000/200,000 steps (100%), 30,000 env steps/s"
+    assert len(lines) == 2 + 1 + 9
+
+
+def test_progress_prints_every_few_seconds_on_slow_jobs_and_names_the_learner():
+    progress, buffer, clock = _plain_progress(total=1_000, label="GRU n=16", stage="learner 2 of 2",
+                                              every_seconds=10.0)
+    with progress:
+        for done in range(1, 31):  # 3% of the total per 4 s
+            clock.now += 4.0
+            progress.update(done, info="return 1.5")
+    lines = buffer.getvalue().splitlines()
+    assert all(line.startswith("learner 2 of 2: GRU n=16:") for line in lines)
+    assert [line.split(":")[2].split(" ")[1] for line in lines[1:]] == ["1/1,000", "4/1,000", "7/1,000", "10/1,000",
+                                                                       "13/1,000", "16/1,000", "19/1,000",
+                                                                       "22/1,000", "25/1,000", "28/1,000", "30/1,000"]
+    assert lines[-1].endswith(": 30/1,000 steps (3%), 0.25 env steps/s, eta 1:04:40, return 1.5")  # 29 steps/116 s
+
+
+def test_a_resumed_or_finished_job_says_so_and_never_prints_nan():
+    progress, buffer, clock = _plain_progress(total=100, label="train", start=100)
+    with progress:
+        progress.update(100)
+    text = buffer.getvalue()
+    assert "resumed at 100" in text and "nan" not in text and "100/100 steps (100%), - env steps/s" in text
+
+
+def test_demo_progress_is_per_learner(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--steps", "1000", "--seeds", "1", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "learner 1 of 2: RTU linear n=32 (RTRL): 1,000/1,000 steps (100%)" in text
+    assert "learner 2 of 2: GRU n=16 (T-BPTT, T=10): 1,000/1,000 steps (100%)" in text
+    assert "/2,000" not in text  # the two learners' steps are not one total

@@ -8,7 +8,7 @@ import os
 from rich.markup import escape
 from rich.table import Table
 
-from rtrl.cli.common import console, positive_int, step_progress
+from rtrl.cli.common import RATE, StepProgress, console, positive_int
 from rtrl.experiments import statistics
 
 
@@ -24,9 +24,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     prediction.check_memory(config)
     console.print(f"{config.name} on {config.task} {config.task_options or ''}: {config.steps:,} steps x "
                   f"{config.seeds} seed(s), {config.flops_per_step():,} FLOPs per learning step")
-    with step_progress(config.steps) as progress:
-        task = progress.add_task("learning", total=config.steps)
-        result = prediction.run(config, progress=lambda done: progress.update(task, completed=done))
+    with StepProgress(config.steps, label=f"predict {config.name}", seeds=config.seeds) as progress:
+        result = prediction.run(config, progress=progress.update)
     summary = prediction.write(result, plan)
     _print_prediction_table([(config.name, summary)])
     console.print(f"wrote {out}/ (config.yaml, seed_*.csv, summary.json, tb/, learning_curve.png)")
@@ -36,7 +35,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def _print_prediction_table(rows) -> None:
     first = rows[0][1]
     window = first["final_window"]
-    table = Table("learner", "MSRE (all steps)", f"MSRE (last {window:,})", "FLOPs/step", "steps/s")
+    table = Table("learner", "MSRE (all steps)", f"MSRE (last {window:,})", "FLOPs/step", "env steps/s")
     for name, s in rows:
         m, f = (statistics.from_dict(s[key]["learner"]) for key in ("msre", "msre_final"))
         table.add_row(escape(name), m.format(".4f"), f.format(".4f"),
@@ -45,27 +44,18 @@ def _print_prediction_table(rows) -> None:
         table.add_row(f"[dim]{label}[/dim]", f"[dim]{first['msre'][ref]['mean']:.4f}[/dim]",
                       f"[dim]{first['msre_final'][ref]['mean']:.4f}[/dim]", "", "")
     console.print(table)
-    console.print(f"mean ± half-width of the {statistics.DEFINITION} ({first['seeds']} seed(s), "
-                  f"{first['steps']:,} steps each)")
+    console.print(f"MSRE: mean ± half-width of the {statistics.DEFINITION} ({first['seeds']} seed(s), "
+                  f"{first['steps']:,} steps each); speed in {RATE}", soft_wrap=True)
 
 
 def _run_comparison(entries, out: str, overwrite: bool, title: str) -> int:
     from rtrl.experiments import comparison
 
-    comparison.check(entries, out, overwrite=overwrite)
-    total = sum(e.config.steps for e in entries)
-    done_before = [0]
-    with step_progress(total) as progress:
-        bar = progress.add_task("", total=total)
+    def progress_for(index: int, entry) -> StepProgress:
+        return StepProgress(entry.config.steps, label=entry.config.name, seeds=entry.config.seeds,
+                            stage=f"learner {index + 1} of {len(entries)}")
 
-        def on_start(entry):
-            if progress.tasks[bar].completed:
-                done_before[0] = int(progress.tasks[bar].completed)
-            progress.update(bar, description=escape(entry.config.name))
-
-        results = comparison.run_all(
-            entries, out, overwrite=overwrite, title=title, on_start=on_start,
-            progress=lambda done: progress.update(bar, completed=done_before[0] + done))
+    results = comparison.run_all(entries, out, overwrite=overwrite, title=title, progress_for=progress_for)
     _print_prediction_table([(e.config.name, s) for e, s in results])
     pictures = [p for p in ("learning_curves.png", "sweep.png") if os.path.exists(os.path.join(out, p))]
     console.print(f"wrote {out}/ (summary.csv, {', '.join(pictures)}, one run directory per learner)")

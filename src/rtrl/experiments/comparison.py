@@ -11,10 +11,11 @@ step or hidden size, one line per group, the oracle and zero predictor as refere
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ContextManager, Sequence
 
 import numpy as np
 
@@ -55,17 +56,19 @@ def check(entries: Sequence[Entry], out: str, *, overwrite: bool = False) -> run
 
 
 def run_all(entries: Sequence[Entry], out: str, *, overwrite: bool = False, title: str = "",
-            on_start: Callable[[Entry], None] | None = None,
-            progress: Callable[[int], None] | None = None) -> list[tuple[Entry, dict[str, Any]]]:
-    """Run every entry, write its run directory under ``out`` and the comparison files; returns summaries."""
+            progress_for: Callable[[int, Entry], ContextManager[Any]] | None = None,
+            ) -> list[tuple[Entry, dict[str, Any]]]:
+    """Run every entry, write its run directory under ``out`` and the comparison files; returns summaries.
+
+    ``progress_for(index, entry)`` makes a context manager per run (e.g. `rtrl.cli.common.StepProgress`)
+    whose ``update(steps_done)`` is called after each chunk of that run."""
     plan = check(entries, out, overwrite=overwrite)
     results: list[tuple[Entry, dict[str, Any]]] = []
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     with run_dir.replacing(plan, {"runs": [dataclasses.asdict(e) for e in entries], "title": title}):
-        for entry in entries:
-            if on_start is not None:
-                on_start(entry)
-            result = prediction.run(entry.config, progress=progress)
+        for index, entry in enumerate(entries):
+            with progress_for(index, entry) if progress_for else contextlib.nullcontext() as bar:
+                result = prediction.run(entry.config, progress=bar.update if bar is not None else None)
             summary = prediction.write(result, os.path.join(out, slug(entry.config.name)))
             results.append((entry, summary))
             x, c = result.curves()

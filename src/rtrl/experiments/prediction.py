@@ -229,6 +229,7 @@ class PredictionResult:
             "msre_final": {k: stats(v) for k, v in per_seed_final.items()},
             "flops_per_step": self.config.flops_per_step(),
             "steps_per_second": self.steps_per_second,
+            "steps_per_second_definition": "env steps/s, all seeds, excluding compilation",
             "seconds": self.seconds,
             "compile_seconds": self.compile_seconds,
             "device": jax.devices()[0].platform,
