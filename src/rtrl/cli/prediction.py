@@ -75,34 +75,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_compare(args)
 
 
-def _is_training_run(path: str) -> bool:
-    from rtrl.experiments.training import CHECKPOINT
-
-    return os.path.exists(os.path.join(path, CHECKPOINT))
-
-
 def cmd_plot(args: argparse.Namespace) -> int:
     from rtrl.experiments import replot
 
-    if os.path.exists(args.out) and not args.overwrite:
-        console.print(f"[red]error:[/red] {escape(args.out)} exists; choose another --out or pass --overwrite.",
-                      soft_wrap=True)
-        return 2
-    from rtrl.experiments import training
+    drawn = replot.plot(args.runs, args.out, metric=args.metric, overwrite=args.overwrite,
+                        logy=True if args.log else False if args.linear else None)
+    if drawn.kind == replot.TRAINING:
+        from rtrl.experiments import training
 
-    if all(_is_training_run(r) for r in args.runs):
-        training.plot_returns(args.runs, args.out)
-        runs = args.runs
-        table = Table("run", "env steps/seed", "final return (95% band)", "per seed")
-        for row in training.report(runs):
-            table.add_row(escape(row["label"]), f"{row['env_steps_per_seed']:,}",
-                          f"{row['final_return']:.3f} ± {row['ci95']:.3f}",
+        table = Table("run", "env steps/seed", "final return", "per seed")
+        for row, label in zip(training.report(list(drawn.runs)), drawn.labels):
+            final = statistics.interval(row["per_seed"])
+            table.add_row(escape(label), f"{row['env_steps_per_seed']:,}", final.format(".3f"),
                           " ".join(f"{v:.3f}" for v in row["per_seed"]))
         console.print(table)
-        console.print(f"final return: {training.FINAL_RETURN}")
-    else:
-        runs = replot.plot(args.runs, args.out, metric=args.metric, logy=not args.linear)
-    console.print(f"plotted {len(runs)} run(s) to {args.out}")
+        console.print(f"final return: {training.FINAL_RETURN}; mean ± half-width of the {statistics.DEFINITION}",
+                      soft_wrap=True)
+    console.print(f"plotted {len(drawn.labels)} curve(s) of {drawn.metric} ({drawn.title}) to {escape(args.out)}:",
+                  soft_wrap=True, highlight=False)
+    for label in drawn.labels:
+        console.print(f"  {escape(label)}", soft_wrap=True, highlight=False)
     return 0
 
 
@@ -142,11 +134,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     _comparison_arguments(p)
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("plot", help="redraw learning curves (mean and 95%% band over seeds) from run directories: "
-                       "squared return error of prediction runs, episode return of training runs")
-    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories or comparison directories")
-    p.add_argument("--out", default="plot.png", help="PNG file to write (default plot.png)")
-    p.add_argument("--metric", default="msre", help="CSV column to plot (default msre)")
-    p.add_argument("--linear", action="store_true", help="linear y axis (default logarithmic)")
+    p = sub.add_parser("plot", help="redraw learning curves (mean and 95%% Student t band over seeds) from run "
+                       "directories: prediction runs (squared return error) or training runs (episode return, "
+                       "or any logged column)")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories or comparison directories (all "
+                   "prediction runs or all training runs)")
+    p.add_argument("--out", default="plot.png", help="image to write, e.g. plot.png or plot.pdf (default plot.png); "
+                   "its directory is created")
+    p.add_argument("--metric", help="CSV column to plot (default: msre for prediction runs, episode_return for "
+                   "training runs; others e.g. value_loss, approx_kl, episode_length)")
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument("--linear", action="store_true", help="linear y axis (default for training runs)")
+    scale.add_argument("--log", action="store_true", help="logarithmic y axis (default for prediction runs)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=cmd_plot)

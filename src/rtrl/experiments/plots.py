@@ -25,6 +25,13 @@ def mean_and_band(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.nda
     return mean, np.nan_to_num(half, nan=0.0)
 
 
+def image_formats() -> set[str]:
+    """File extensions the Agg back-end writes (png, pdf, svg, ...)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    return set(FigureCanvasAgg.get_supported_filetypes())
+
+
 def _pyplot():
     import matplotlib
 

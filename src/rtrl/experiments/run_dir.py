@@ -104,13 +104,19 @@ def prepare(path: str, *, overwrite: bool = False) -> Plan:
         parent = os.path.dirname(os.path.abspath(path))
         _check_writable_dir(parent, path)  # the old run is renamed inside its parent
         return Plan(path, exists=True, backup=_backup_name(path))
-    ancestor = os.path.dirname(os.path.abspath(path))
+    check_can_create(os.path.dirname(os.path.abspath(path)), path)
+    return Plan(path)
+
+
+def check_can_create(directory: str, path: str) -> None:
+    """Refuse (ValueError about ``path``) a ``directory`` that cannot be created or written in: its
+    nearest existing ancestor must be a writable directory. Creates nothing (a probe is removed)."""
+    ancestor = os.path.abspath(directory)
     while not os.path.lexists(ancestor):
         ancestor = os.path.dirname(ancestor)
     if not os.path.isdir(ancestor):
-        raise ValueError(f"cannot create the run directory {path!r}: {ancestor!r} is a file, not a directory.")
+        raise ValueError(f"cannot create {path!r}: {ancestor!r} is a file, not a directory.")
     _check_writable_dir(ancestor, path)
-    return Plan(path)
 
 
 def start(plan: Plan, config: Any) -> str:
@@ -189,7 +195,7 @@ def _check_writable_dir(directory: str, path: str) -> None:
     try:
         probe = tempfile.mkdtemp(prefix=".rtrl-probe-", dir=directory)
     except OSError as e:
-        raise ValueError(f"cannot write the run directory {path!r}: {directory!r} is not writable "
+        raise ValueError(f"cannot write {path!r}: {directory!r} is not writable "
                          f"({e.strerror}).") from None
     os.rmdir(probe)
 
