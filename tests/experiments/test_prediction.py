@@ -110,3 +110,68 @@ def test_hidden_size_fits_the_budget():
 
     assert dataclasses.replace(config, hidden_size=n).flops_per_step() <= 50_000
     assert dataclasses.replace(config, hidden_size=n + 1).flops_per_step() > 50_000
+
+
+def _summary(name, final, zero=1.0, per_seed=None):
+    per_seed = per_seed or [final, final]
+    stats = lambda v, p: {"mean": v, "ci95": 0.01, "n": len(p), "per_seed": p}  # noqa: E731
+    return {"name": name, "msre": {"learner": stats(final, per_seed), "oracle": stats(0.01, [0.01]),
+                                   "zero": stats(zero, [zero])},
+            "msre_final": {"learner": stats(final, per_seed), "oracle": stats(0.01, [0.01]),
+                           "zero": stats(zero, [zero])},
+            "final_window": 100, "flops_per_step": 10, "steps_per_second": 1.0, "seeds": 2, "steps": 300}
+
+
+def _grid():
+    """compute-match-like results: an RTRL group with one run per budget, a T-BPTT group with two
+    truncations per budget."""
+    results = []
+    for budget, rtu, gru_t2, gru_t5 in ((1e4, 0.5, 0.4, 0.6), (1e5, 0.2, 0.3, 0.25)):
+        for name, group, final in ((f"rtu @{budget:g}", "RTU (RTRL)", rtu), (f"gru T=2 @{budget:g}", "GRU", gru_t2),
+                                   (f"gru T=5 @{budget:g}", "GRU", gru_t5)):
+            config = PredictionConfig(label=name, **SMALL)
+            results.append((comparison.Entry(config, group=group, x=budget, x_label="FLOPs"), _summary(name, final)))
+    return results
+
+
+def test_comparison_plots_one_line_per_learner_and_tables_the_grid(tmp_path, monkeypatch):
+    from rtrl.experiments import plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "learning_curves", lambda path, curves, **kw: drawn.setdefault("curves", curves))
+    monkeypatch.setattr(plots, "sweep", lambda path, lines, **kw: drawn.setdefault("sweep", lines))
+    results = _grid()
+    curves = {e.config.name: (np.arange(3), np.zeros((2, 3))) for e, _ in results}
+    comparison._write_outputs(str(tmp_path), results, curves, "t")
+    assert list(drawn["curves"]) == ["RTU (RTRL), best: rtu @100000", "GRU, best: gru T=5 @100000"]
+    assert {g: [x for x, _ in pts] for g, pts in drawn["sweep"].items()} == {"RTU (RTRL)": [1e4, 1e5],
+                                                                           "GRU": [1e4, 1e5]}
+    assert [v[0] for _, v in drawn["sweep"]["GRU"]] == [0.4, 0.25]  # the best truncation at each budget
+    rows = comparison.table(results)
+    assert len(rows) == 6  # the full grid
+    assert [r["in_sweep_plot"] for r in rows] == [True, True, False, True, False, True]
+
+
+def test_a_run_worse_than_the_zero_predictor_is_flagged(capsys):
+    from rtrl.cli.prediction import _print_prediction_table
+
+    good, bad = _summary("RTU n=4", 0.2, zero=1.0), _summary("RTU n=2711", 1.06, zero=1.0)
+    rows = comparison.table([(comparison.Entry(PredictionConfig(label="a", **SMALL)), good),
+                             (comparison.Entry(PredictionConfig(label="b", **SMALL)), bad)])
+    assert [r["warning"] for r in rows] == ["", "worse than the zero predictor"]
+    _print_prediction_table([("RTU n=4", good), ("RTU n=2711", bad)])
+    text = capsys.readouterr().out
+    assert "warning:" in text and "1 run(s) end worse than the zero predictor" in text and "RTU n=2711" in text
+    assert prediction.worse_than_zero(bad) and not prediction.worse_than_zero(good)
+
+
+def test_compute_match_names_keep_the_budget():
+    from rtrl.experiments import presets
+
+    entries = presets.make("compute-match", steps=1_000, seeds=1)
+    budgets = sorted({e.x for e in entries})
+    assert [presets.budget_name(b) for b in budgets] == ["20k", "50.4k", "127k", "320k"]
+    slugs = [comparison.slug(e.config.name) for e in entries]
+    assert len(set(slugs)) == len(slugs) and not any("e-0" in s or "e+0" in s for s in slugs)
+    assert any(s.endswith("-127k") for s in slugs)
+    assert presets.budget_name(1.234e6) == "1.23M" and presets.budget_name(999) == "999"

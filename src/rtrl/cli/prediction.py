@@ -33,19 +33,30 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _print_prediction_table(rows) -> None:
+    from rtrl.experiments import prediction
+
     first = rows[0][1]
     window = first["final_window"]
     table = Table("learner", "MSRE (all steps)", f"MSRE (last {window:,})", "FLOPs/step", "env steps/s")
+    worse = []
     for name, s in rows:
         m, f = (statistics.from_dict(s[key]["learner"]) for key in ("msre", "msre_final"))
-        table.add_row(escape(name), m.format(".4f"), f.format(".4f"),
-                      f"{s['flops_per_step']:,}", f"{s['steps_per_second']:,.0f}")
+        shown = escape(name)
+        if prediction.worse_than_zero(s):
+            worse.append(name)
+            shown += " [yellow](worse than the zero predictor)[/yellow]"
+        table.add_row(shown, m.format(".4f"), f.format(".4f"), f"{s['flops_per_step']:,}",
+                      f"{s['steps_per_second']:,.0f}")
     for ref, label in (("oracle", "oracle (best possible from history)"), ("zero", "zero predictor")):
         table.add_row(f"[dim]{label}[/dim]", f"[dim]{first['msre'][ref]['mean']:.4f}[/dim]",
                       f"[dim]{first['msre_final'][ref]['mean']:.4f}[/dim]", "", "")
     console.print(table)
     console.print(f"MSRE: mean ± half-width of the {statistics.DEFINITION} ({first['seeds']} seed(s), "
                   f"{first['steps']:,} steps each); speed in {RATE}", soft_wrap=True)
+    if worse:
+        console.print(f"[yellow]warning:[/yellow] {len(worse)} run(s) end worse than the zero predictor (V = 0), "
+                      f"i.e. learned nothing useful: {escape(', '.join(worse))}. Try another step size or "
+                      "hidden size.", soft_wrap=True)
 
 
 def _run_comparison(entries, out: str, overwrite: bool, title: str) -> int:

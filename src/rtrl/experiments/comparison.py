@@ -4,9 +4,11 @@
     table(results)                                  # rows for printing: MSRE, final MSRE, FLOPs, steps/s
 
 Every config of a comparison uses the same ``seed`` and ``seeds``, so every learner sees the same
-streams. Besides the run directories, ``out`` gets ``summary.csv`` (one row per run),
-``learning_curves.png`` (all runs), and for a sweep ``sweep.png`` (final MSRE against FLOPs per
-step or hidden size, one line per group, the oracle and zero predictor as reference lines).
+streams. Besides the run directories, ``out`` gets ``summary.csv`` (one row per run: the full
+grid, with a warning on runs that end worse than the zero predictor), ``learning_curves.png``
+(one line per group: its best run), and for a sweep ``sweep.png`` (final MSRE against FLOPs per
+step or hidden size, one line per group — for T-BPTT its best truncation at each budget — the
+oracle and zero predictor as reference lines).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ class Entry:
     group: str = ""
     x: float | None = None
     x_label: str = ""  # what x is, for the sweep plot ("FLOPs per step", "hidden size")
+
+
+WORSE_THAN_ZERO = "worse than the zero predictor"
 
 
 def slug(text: str) -> str:
@@ -77,26 +82,54 @@ def run_all(entries: Sequence[Entry], out: str, *, overwrite: bool = False, titl
     return results
 
 
+def _final(summary: dict[str, Any]) -> float:
+    return summary["msre_final"]["learner"]["mean"]
+
+
+def best_per_group(results: Sequence[tuple[Entry, dict[str, Any]]]) -> dict[str, tuple[Entry, dict[str, Any]]]:
+    """For each group (line) of a comparison, its run with the lowest mean final MSRE (an entry
+    without a group is its own group)."""
+    best: dict[str, tuple[Entry, dict[str, Any]]] = {}
+    for entry, summary in results:
+        group = entry.group or entry.config.name
+        if group not in best or _final(summary) < _final(best[group][1]):
+            best[group] = (entry, summary)
+    return best
+
+
+def best_per_group_and_x(results: Sequence[tuple[Entry, dict[str, Any]]]) -> set[str]:
+    """Names of the runs a sweep plot shows: per group and x (a budget), the lowest mean final MSRE
+    (for T-BPTT, the best truncation at that budget)."""
+    best: dict[tuple[str, float], tuple[str, float]] = {}
+    for entry, summary in results:
+        if entry.x is not None:
+            key = (entry.group or entry.config.name, entry.x)
+            if key not in best or _final(summary) < best[key][1]:
+                best[key] = (entry.config.name, _final(summary))
+    return {name for name, _ in best.values()}
+
+
 def _write_outputs(out: str, results, curves, title: str) -> None:
+    """summary.csv (every run), learning_curves.png (one line per group: its best run) and, for a
+    sweep, sweep.png (one line per group: final MSRE against x, the best run at each x)."""
     rows = table(results)
     run_dir.write_csv(os.path.join(out, "summary.csv"), rows)
     first = results[0][1]
     references = {"oracle": first["msre"]["oracle"]["mean"], "zero predictor": first["msre"]["zero"]["mean"]}
-    plots.learning_curves(os.path.join(out, "learning_curves.png"), curves, xlabel="step",
+    shown = {}
+    for group, (entry, _) in best_per_group(results).items():
+        name = entry.config.name
+        shown[name if group == name else f"{group}, best: {name}"] = curves[name]
+    plots.learning_curves(os.path.join(out, "learning_curves.png"), shown, xlabel="step",
                           ylabel="squared return error (window mean)", title=title, reference_lines=references,
                           logy=True)
-    # One point per (group, x): where a group has several runs at one x (T-BPTT with several
-    # truncations at one budget), the one with the lowest mean final MSRE.
-    best: dict[tuple[str, float], list[float]] = {}
+    plotted = best_per_group_and_x(results)
+    groups: dict[str, list[tuple[float, list[float]]]] = {}
     for entry, summary in results:
-        if entry.x is not None:
-            key, values = (entry.group or entry.config.name, entry.x), summary["msre_final"]["learner"]["per_seed"]
-            if key not in best or sum(values) < sum(best[key]):
-                best[key] = values
-    if best:
-        groups: dict[str, list[tuple[float, list[float]]]] = {}
-        for (group, x), values in best.items():
-            groups.setdefault(group, []).append((x, values))
+        if entry.config.name in plotted:
+            groups.setdefault(entry.group or entry.config.name, []).append(
+                (entry.x, summary["msre_final"]["learner"]["per_seed"]))
+    if groups:
         final = {"oracle": first["msre_final"]["oracle"]["mean"], "zero predictor": first["msre_final"]["zero"]["mean"]}
         plots.sweep(os.path.join(out, "sweep.png"), groups, xlabel=results[0][0].x_label or "x",
                     ylabel=f"MSRE, last {first['final_window']:,} steps", title=title, reference_lines=final,
@@ -104,7 +137,10 @@ def _write_outputs(out: str, results, curves, title: str) -> None:
 
 
 def table(results: Sequence[tuple[Entry, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """One row per run: name, MSRE (whole run and final window, mean and 95% CI), FLOPs/step, steps/s."""
+    """One row per run: name, group, x, MSRE (whole run and final window: mean and the 95% t
+    half-width, empty for one seed), the references, FLOPs/step, env steps/s, whether the sweep plot
+    shows it (the best of its group at its x) and a warning when it ends worse than the zero predictor."""
+    plotted = best_per_group_and_x(results)
     rows = []
     for entry, s in results:
         rows.append({
@@ -121,5 +157,7 @@ def table(results: Sequence[tuple[Entry, dict[str, Any]]]) -> list[dict[str, Any
             "steps_per_second": round(s["steps_per_second"]),
             "seeds": s["seeds"],
             "steps": s["steps"],
+            "in_sweep_plot": entry.config.name in plotted if entry.x is not None else "",
+            "warning": WORSE_THAN_ZERO if prediction.worse_than_zero(s) else "",
         })
     return rows

@@ -13,6 +13,7 @@ import numpy as np
 from rtrl.experiments import statistics
 
 BAND = statistics.DEFINITION
+_LINESTYLES = ("-", "--", ":", "-.")  # the default colour cycle has 10 colours: then the next style
 
 
 def mean_and_band(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -46,9 +47,10 @@ def learning_curves(path: str, curves: Mapping[str, tuple[np.ndarray, np.ndarray
     """``curves[label] = (x (points,), y (seeds, points))``: mean line and 95% band per label."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
-    for label, (x, ys) in curves.items():
+    for i, (label, (x, ys)) in enumerate(curves.items()):
         mean, band = statistics.mean_and_half_width(np.atleast_2d(ys))
-        line, = ax.plot(x, mean, label=f"{label} (n={np.atleast_2d(ys).shape[0]})")
+        line, = ax.plot(x, mean, linestyle=_LINESTYLES[i // 10 % len(_LINESTYLES)],  # colours repeat after 10
+                        label=f"{label} (n={np.atleast_2d(ys).shape[0]})")
         _band(ax, x, mean, band, line.get_color())
     _finish(plt, fig, ax, path, xlabel=xlabel, ylabel=ylabel, title=title, reference_lines=reference_lines,
             logx=False, logy=logy)
@@ -60,13 +62,13 @@ def sweep(path: str, lines: Mapping[str, Sequence[tuple[float, Sequence[float]]]
     """``lines[label] = [(x, per-seed values), ...]``: one line per label, mean and 95% band."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
-    for label, points in lines.items():
+    for i, (label, points) in enumerate(lines.items()):
         points = sorted(points, key=lambda p: p[0])
         x = np.array([p[0] for p in points], dtype=float)
         stats = [statistics.mean_and_half_width(np.asarray(p[1], dtype=float)) for p in points]
         mean = np.array([s[0] for s in stats])
         band = np.array([s[1] for s in stats])
-        line, = ax.plot(x, mean, marker="o", label=label)
+        line, = ax.plot(x, mean, marker="o", linestyle=_LINESTYLES[i // 10 % len(_LINESTYLES)], label=label)
         _band(ax, x, mean, band, line.get_color())
     _finish(plt, fig, ax, path, xlabel=xlabel, ylabel=ylabel, title=title, reference_lines=reference_lines,
             logx=logx, logy=logy)

@@ -228,6 +228,7 @@ class PredictionResult:
             "msre": {k: stats(v) for k, v in per_seed.items()},
             "msre_final": {k: stats(v) for k, v in per_seed_final.items()},
             "flops_per_step": self.config.flops_per_step(),
+            "worse_than_zero_predictor": bool(per_seed_final["learner"].mean() > per_seed_final["zero"].mean()),
             "steps_per_second": self.steps_per_second,
             "steps_per_second_definition": "env steps/s, all seeds, excluding compilation",
             "seconds": self.seconds,
@@ -319,6 +320,13 @@ def write(result: PredictionResult, path: str | run_dir.Plan, *, overwrite: bool
 def _title(config: PredictionConfig) -> str:
     task = config.make_task()
     return f"{config.task} ISI {task.isi} ITI {task.iti} γ={task.gamma:g}, {config.seeds} seed(s)"
+
+
+def worse_than_zero(summary: dict[str, Any]) -> bool:
+    """The learner's mean final MSRE is above the zero predictor's (V_t = 0 always): it learned
+    nothing useful, or diverged slowly."""
+    final = summary["msre_final"]
+    return final["learner"]["mean"] > final["zero"]["mean"]
 
 
 def suggest_hidden_size(config: PredictionConfig, budget: float, *, largest: int = 4096) -> int:

@@ -61,8 +61,18 @@ def compute_match(*, steps: int = 500_000, seeds: int = 3, seed: int = 0, budget
 def _fit(base: PredictionConfig, budget: float, group: str) -> Entry:
     n = suggest_hidden_size(base, budget)
     config = dataclasses.replace(base, hidden_size=n, label=f"{base.name.split(' n=')[0]} n={n}"
-                                 + (f" T={base.truncation}" if base.truncation else "") + f" @{budget:.3g}")
+                                 + (f" T={base.truncation}" if base.truncation else "") + f" @{budget_name(budget)}")
     return Entry(config, group=group, x=round(budget), x_label="FLOPs per learning step (rtrl.cost)")
+
+
+def budget_name(flops: float) -> str:
+    """A FLOPs budget for names and labels: "20k", "127k", "1.3M" (no exponent: a run directory's
+    name keeps it as it is, where "1.27e+05" became "1.27e-05")."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if flops >= scale:
+            value = flops / scale
+            return f"{value:.3g}{suffix}" if value < 100 else f"{value:.0f}{suffix}"
+    return f"{flops:.0f}"
 
 
 def rtu_variants(*, steps: int = 200_000, seeds: int = 3, seed: int = 0,
