@@ -5,9 +5,17 @@ reference), `rtrl.learners` (online TD(λ) prediction learners), `rtrl.networks`
 `rtrl.tasks` (the classical-conditioning prediction tasks, true returns and the oracle), `rtrl.envs`
 (partially observable environments: JAX-native POPGym ports, popgym, MuJoCo POMDPs, Atari), `rtrl.agents`
 (PPO agents: Real-Time PPO with RTRL, recurrent PPO with T-BPTT, MLP PPO).
+
+The Python API of trained agents (`rtrl.api`): ``rtrl.train(config)`` runs what ``rtrl train`` runs
+and returns a `TrainedRun` (``.agent``, ``.agents``, ``.summary``, ``.run_dir``); a `TrainedAgent`
+acts with an explicit recurrent carry; ``rtrl.evaluate(agent, env, episodes)`` reports true episode
+returns; ``agent.save(path)`` / ``rtrl.load(path)``.
 """
 
-from rtrl import agents, cells, cost, envs, grad, learners, networks, tasks
-
 __version__ = "0.1.0"
-__all__ = ["agents", "cells", "cost", "envs", "grad", "learners", "networks", "tasks", "__version__"]
+
+from rtrl import agents, cells, cost, envs, grad, learners, networks, tasks  # noqa: E402
+from rtrl.api import EvaluationResult, TrainedAgent, TrainedRun, evaluate, load, train  # noqa: E402
+
+__all__ = ["EvaluationResult", "TrainedAgent", "TrainedRun", "agents", "cells", "cost", "envs", "evaluate", "grad",
+           "learners", "load", "networks", "tasks", "train", "__version__"]
