@@ -3,10 +3,13 @@
     python benchmarks/envs.py --csv envs.csv            # the default set (about a minute)
     python benchmarks/envs.py --quick                   # fewer steps, for a smoke run
     python benchmarks/envs.py --atari                   # add Atari (needs the atari extra)
+    python benchmarks/envs.py --wrappers                # only the JAX wrapper stack rows (a few seconds)
 
 Measured:
 * JAX-native POPGym ports inside ``lax.scan``: one env, and ``vmap`` over 64 and 1024 envs
   (compile time reported apart; the timed run is the second call, after ``block_until_ready``);
+  beside the bare env, the env behind `rtrl.envs.wrappers.standard` vmapped over 64 copies, as
+  ``rtrl train`` steps it (``VmapEnv(standard(env))``: mode ``scan+vmap+standard``);
 * popgym from the host: the bare popgym env in a Python loop (reference), and `rtrl.envs.make`'s
   host env (flattening, validation, auto-reset) with 1 and 8 envs;
 * MuJoCo -P/-V from the host with 1 and 8 envs (random actions).
@@ -46,8 +49,12 @@ def _device() -> str:
     return f"{d.platform}:{platform.processor() or platform.machine()}"
 
 
-def bench_jax(name: str, num_envs: int | None, steps: int) -> Row:
-    env = E.make(name, num_envs=num_envs)
+def bench_jax(name: str, num_envs: int | None, steps: int, standard: bool = False) -> Row:
+    """``steps`` steps of ``name`` (``num_envs`` vmapped copies), bare or behind the standard wrappers."""
+    if standard:  # as rtrl train: the unbatched env wrapped, then vmapped (statistics per copy)
+        env = E.VmapEnv(E.wrappers.standard(E.make(name)), num_envs)
+    else:
+        env = E.make(name, num_envs=num_envs)
     batch = () if num_envs is None else (num_envs,)
     n = env.action_space.n
     actions = jax.random.randint(jax.random.PRNGKey(1), (steps,) + batch, 0, n, dtype=jnp.int32)
@@ -71,7 +78,7 @@ def bench_jax(name: str, num_envs: int | None, steps: int) -> Row:
     jax.block_until_ready(f(jax.random.PRNGKey(2), actions))
     seconds = time.perf_counter() - t0
     total = steps * (num_envs or 1)
-    mode = "scan" if num_envs is None else "scan+vmap"
+    mode = ("scan" if num_envs is None else "scan+vmap") + ("+standard" if standard else "")
     return Row(name, "jax", mode, num_envs or 1, total, seconds, total / seconds, compile_s, _device())
 
 
@@ -118,6 +125,8 @@ def main() -> None:
     parser.add_argument("--csv", default="envs_benchmark.csv", help="where to write the CSV")
     parser.add_argument("--quick", action="store_true", help="fewer steps")
     parser.add_argument("--atari", action="store_true", help="also time atari/Breakout (atari extra)")
+    parser.add_argument("--wrappers", action="store_true",
+                        help="only the JAX rows with and without the standard wrappers (64 envs)")
     args = parser.parse_args()
     scale = 10 if args.quick else 1
 
@@ -134,21 +143,27 @@ def main() -> None:
     def add(row: Row) -> None:
         rows.append(row)
         print(
-            f"{row.what:34s} {row.backend:5s} {row.mode:10s} {row.num_envs:5d} {row.steps_per_s:14,.0f} "
+            f"{row.what:34s} {row.backend:5s} {row.mode:18s} {row.num_envs:5d} {row.steps_per_s:14,.0f} "
             f"{row.compile_s:8.2f}",
             flush=True,
         )
 
-    print(f"{'environment':34s} {'back':5s} {'mode':10s} {'envs':>5s} {'env-steps/s':>14s} {'compile':>8s}")
+    print(f"{'environment':34s} {'back':5s} {'mode':18s} {'envs':>5s} {'env-steps/s':>14s} {'compile':>8s}")
+    if args.wrappers:
+        for level in ("CountRecallEasy", "RepeatPreviousEasy"):
+            add(bench_jax(f"jax/{level}", 64, 2_000 // scale))
+            add(bench_jax(f"jax/{level}", 64, 2_000 // scale, standard=True))
+        levels = []
     for level in levels:
         add(bench_jax(f"jax/{level}", None, 20_000 // scale))
         add(bench_jax(f"jax/{level}", 64, 2_000 // scale))
+        add(bench_jax(f"jax/{level}", 64, 2_000 // scale, standard=True))
         add(bench_jax(f"jax/{level}", 1024, 500 // scale))
-    for level in ("RepeatPreviousEasy", "CountRecallEasy", "ConcentrationEasy"):
+    for level in ("RepeatPreviousEasy", "CountRecallEasy", "ConcentrationEasy") if levels else ():
         add(bench_bare_popgym(level, 20_000 // scale))
         add(bench_host(f"popgym/{level}", 1, 20_000 // scale))
         add(bench_host(f"popgym/{level}", 8, 40_000 // scale))
-    for name in ("mujoco/Hopper-P", "mujoco/HalfCheetah-V", "mujoco/Ant-V", "mujoco/Reacher-Memory"):
+    for name in ("mujoco/Hopper-P", "mujoco/HalfCheetah-V", "mujoco/Ant-V", "mujoco/Reacher-Memory") if levels else ():
         add(bench_host(name, 1, 4_000 // scale))
         add(bench_host(name, 8, 8_000 // scale))
     if args.atari:

@@ -91,6 +91,7 @@ def test_hide_is_the_split_of_the_registry_and_works_on_any_gymnasium_robot():
     for part, hidden in (("P", "velocities"), ("V", "positions")):
         registered = E.make(f"mujoco/Hopper-{part}", num_envs=2)
         assert registered.name == "MaskObservation(mujoco/Hopper)"
+        assert isinstance(E.wrappers.unwrapped(registered), E.GymnasiumEnvs)
         for other in (E.make("gymnasium/Hopper-v5", num_envs=2, hide=hidden),
                       E.wrappers.hide(E.from_gymnasium("Hopper-v5", num_envs=2), hidden)):
             assert other.observation_space == registered.observation_space

@@ -40,6 +40,7 @@ __all__ = [
     "reward_moments",
     "scale_reward",
     "standard",
+    "unwrapped",
 ]
 
 E = TypeVar("E", JaxEnv, HostEnv)
@@ -177,6 +178,14 @@ def standard(
         previous_action_and_reward = isinstance(env.action_space, Discrete)
     if previous_action_and_reward:
         env = previous_action_reward(env)
+    return env
+
+
+def unwrapped(env: E) -> E:
+    """``env`` without its wrappers (`JaxWrapper`/`HostWrapper` shells), e.g. the `GymnasiumEnvs` under
+    ``mujoco/Hopper-P`` (a mask wrapper); a `VmapEnv` is kept, it is not a wrapper."""
+    while isinstance(env, (JaxWrapper, HostWrapper)):
+        env = env.env
     return env
 
 
