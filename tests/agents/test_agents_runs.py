@@ -8,7 +8,10 @@ import pytest
 
 import rtrl
 from rtrl import agents
+from rtrl.agents.agent import DATA_PATHS
 from rtrl.agents.tbptt_ppo import sequence_batch, sequence_loss
+from rtrl.experiments.config import to_dict
+from rtrl.frozendict import FrozenDict
 
 
 def _config(**kw):
@@ -167,6 +170,15 @@ BAD = [
     (dict(hidden_size=0), "hidden_size"),
     (dict(gamma=1.5), "gamma"),
     (dict(cell_options={"colour": "red"}), "cell_options"),
+    (dict(cell_options=[("activation", "tanh")]), "cell_options"),
+    (dict(learning_rate=float("inf")), "learning_rate must be a positive number"),
+    (dict(learning_rate=float("nan")), "learning_rate must be a positive number"),
+    (dict(max_grad_norm=float("inf")), "max_grad_norm"),
+    (dict(entropy_coef=float("nan")), "entropy_coef"),
+    (dict(gae_lambda=float("nan")), "gae_lambda"),
+    (dict(learning_rate="3e-4"), "learning_rate"),
+    (dict(clip_value="yes"), "clip_value"),
+    (dict(encoder=(64, 0)), r"encoder\[1\]"),
 ]
 
 
@@ -174,6 +186,23 @@ BAD = [
 def test_bad_config_names_the_field(kw, field):
     with pytest.raises(ValueError, match=field):
         _config(**kw)
+
+
+def test_cell_options_are_an_immutable_hashable_mapping():
+    as_dict = _config(cell="rtu-nonlinear", cell_options={"activation": "tanh", "r_max": 0.9})
+    as_pairs = _config(cell="rtu-nonlinear", cell_options=(("r_max", 0.9), ("activation", "tanh")))
+    assert isinstance(as_dict.cell_options, FrozenDict) and as_dict.cell_options["activation"] == "tanh"
+    assert as_dict == as_pairs and hash(as_dict) == hash(as_pairs)
+    assert as_dict.cell_options == {"activation": "tanh", "r_max": 0.9}
+    with pytest.raises(TypeError):
+        as_dict.cell_options["activation"] = "relu"  # type: ignore[index]
+    assert as_dict.make_cell().options.activation == "tanh"
+    assert to_dict(as_dict)["cell_options"] == {"activation": "tanh", "r_max": 0.9}
+    assert _config().cell_options == {}
+
+
+def test_every_agent_has_a_data_path_on_the_shared_update():
+    assert set(DATA_PATHS) == set(agents.AGENTS)
 
 
 def test_bad_environment_pairing():

@@ -12,8 +12,9 @@ actor/critic heads, Elelimy et al. 2024, arXiv 2409.01449) in `rtrl.agents.netwo
 from rtrl.agents import ppo
 from rtrl.agents.agent import Agent, make, to_numpy
 from rtrl.agents.config import ACTIONS, AGENTS, STALENESS, PPOConfig
-from rtrl.agents.network import (ActorCritic, Categorical, DiagGaussian, ParameterCount, hidden_size_for_budget,
-                                 parameter_count, recurrent_parameter_count)
+from rtrl.agents.budget import ParameterCount, hidden_size_for_budget, parameter_count, recurrent_parameter_count
+from rtrl.agents.distributions import Categorical, DiagGaussian
+from rtrl.agents.network import ActorCritic
 from rtrl.agents.rollout import Rollout, RunState
 
 __all__ = [

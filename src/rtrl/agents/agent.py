@@ -21,16 +21,25 @@ import jax.numpy as jnp
 import optax
 
 from rtrl.agents import ppo
+from rtrl.agents.budget import parameter_count
 from rtrl.agents.config import PPOConfig
-from rtrl.agents.network import ActorCritic, parameter_count
-from rtrl.agents.real_time_ppo import single_step_update
+from rtrl.agents.network import ActorCritic
+from rtrl.agents.real_time_ppo import SINGLE_STEPS
 from rtrl.agents.rollout import Rollout, RunState, host_rollout, jax_rollout, make_host_policy
-from rtrl.agents.tbptt_ppo import sequence_update
+from rtrl.agents.tbptt_ppo import SEQUENCES
+from rtrl.agents.update import DataPath, UpdateInputs, ppo_update
 from rtrl.envs.host import HostEnv
 from rtrl.envs.jax_env import JaxEnv, VmapEnv
 from rtrl.envs.spaces import Box, Discrete
 
-__all__ = ["Agent", "make"]
+__all__ = ["Agent", "DATA_PATHS", "make"]
+
+# Each agent is its loss and its data path on the one PPO loop (`rtrl.agents.update`).
+DATA_PATHS: dict[str, DataPath] = {
+    "real-time-ppo": SINGLE_STEPS,  # single steps replayed from stored RTRL carries
+    "tbptt-ppo": SEQUENCES,  # sequences unrolled from stored start states (BPTT inside)
+    "mlp-ppo": SINGLE_STEPS,  # single steps, no carry
+}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -116,9 +125,9 @@ class Agent:
 
     def _update(self, state: RunState, rollout: Rollout) -> tuple[RunState, dict[str, jax.Array]]:
         rng, key = jax.random.split(state.rng)
-        fn = sequence_update if self.config.agent == "tbptt-ppo" else single_step_update
-        params, opt_state, metrics = fn(self.network, self.config, self.optimizer, state.params, state.opt_state,
-                                        rollout, state.carry, state.obs, state.first, key)
+        inputs = UpdateInputs(rollout, state.carry, state.obs, state.first)
+        params, opt_state, metrics = ppo_update(DATA_PATHS[self.config.agent], self.network, self.config,
+                                                self.optimizer, state.params, state.opt_state, inputs, key)
         episodes = rollout.done.sum()
         metrics["episodes"] = episodes
         metrics["episode_return"] = rollout.episode_return.sum() / jnp.maximum(episodes, 1)

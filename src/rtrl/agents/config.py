@@ -7,7 +7,8 @@ from typing import Any, Mapping
 
 import jax
 
-from rtrl import cells
+from rtrl import cells, validate
+from rtrl.frozendict import FrozenDict
 
 __all__ = ["ACTIONS", "AGENTS", "PPOConfig", "STALENESS"]
 
@@ -25,6 +26,7 @@ class PPOConfig:
       agent: "real-time-ppo" (RTRL cell, single-step updates from stored carries), "tbptt-ppo"
         (BPTT cell, sequence minibatches of ``sequence_length``) or "mlp-ppo" (no recurrent layer).
       cell, hidden_size, cell_options: the recurrent layer (`rtrl.cells.make`); ignored by mlp-ppo.
+        ``cell_options`` is kept as an immutable `FrozenDict` (given as a mapping or (name, value) pairs).
       encoder, head: hidden widths of the encoder MLP and of each head MLP; activation: theirs.
       num_envs: environments stepped in parallel; num_steps: steps per env per rollout, so a rollout
         holds num_steps × num_envs transitions.
@@ -45,7 +47,7 @@ class PPOConfig:
     agent: str = "real-time-ppo"
     cell: str = "rtu-linear"
     hidden_size: int = 192
-    cell_options: Mapping[str, Any] | tuple[tuple[str, Any], ...] = ()
+    cell_options: Mapping[str, Any] | tuple[tuple[str, Any], ...] = FrozenDict()
     encoder: tuple[int, ...] = (64,)
     head: tuple[int, ...] = (64,)
     activation: str = "tanh"
@@ -70,35 +72,26 @@ class PPOConfig:
     dtype: str = "float32"
 
     def __post_init__(self):
-        _choice("agent", self.agent, AGENTS)
-        _choice("gradient", self.gradient, STALENESS)
-        _choice("target", self.target, STALENESS)
-        _choice("action", self.action, ACTIONS)
-        _choice("dtype", self.dtype, DTYPES)
-        _choice("activation", self.activation, ("tanh", "relu"))
+        validate.choice("agent", self.agent, AGENTS)
+        validate.choice("gradient", self.gradient, STALENESS)
+        validate.choice("target", self.target, STALENESS)
+        validate.choice("action", self.action, ACTIONS)
+        validate.choice("dtype", self.dtype, DTYPES)
+        validate.choice("activation", self.activation, ("tanh", "relu"))
         for name in ("hidden_size", "num_envs", "num_steps", "update_epochs", "num_minibatches"):
-            _positive_int(name, getattr(self, name))
+            validate.positive_int(name, getattr(self, name))
         for name in ("encoder", "head"):
-            value = getattr(self, name)
-            if isinstance(value, (int, str)) or not hasattr(value, "__iter__"):
-                raise ValueError(f"{name} must be a tuple of positive layer widths, e.g. (64,) or (), got {value!r}.")
-            value = tuple(value)
-            for w in value:
-                _positive_int(f"{name} width", w)
-            object.__setattr__(self, name, value)
+            object.__setattr__(self, name, validate.widths(name, getattr(self, name)))
         for name in ("learning_rate", "adam_eps", "clip_eps"):
-            _positive_real(name, getattr(self, name))
+            validate.positive_number(name, getattr(self, name))
         if self.max_grad_norm is not None:
-            _positive_real("max_grad_norm", self.max_grad_norm)
+            validate.positive_number("max_grad_norm", self.max_grad_norm, what="(or None: no clipping)")
         for name in ("value_coef", "entropy_coef"):
-            if not _is_real(getattr(self, name)) or getattr(self, name) < 0:
-                raise ValueError(f"{name} must be a number >= 0, got {getattr(self, name)!r}.")
+            validate.non_negative_number(name, getattr(self, name))
         for name in ("gamma", "gae_lambda"):
-            if not _is_real(getattr(self, name)) or not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be a number in [0, 1], got {getattr(self, name)!r}.")
+            validate.number_in(name, getattr(self, name), 0.0, 1.0)
         for name in ("clip_value", "normalize_advantage"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}.")
+            validate.boolean(name, getattr(self, name))
         if self.dtype == "float64" and not jax.config.jax_enable_x64:
             raise ValueError("dtype='float64' needs jax.config.update('jax_enable_x64', True) first.")
         rollout = self.num_steps * self.num_envs
@@ -106,7 +99,7 @@ class PPOConfig:
             if self.sequence_length is None:
                 raise ValueError("sequence_length is required with agent='tbptt-ppo': a positive integer T that "
                                  f"divides num_steps={self.num_steps}.")
-            _positive_int("sequence_length", self.sequence_length)
+            validate.positive_int("sequence_length", self.sequence_length)
             if self.num_steps % self.sequence_length:
                 raise ValueError(f"sequence_length={self.sequence_length} must divide num_steps={self.num_steps} "
                                  f"(valid: {_divisors(self.num_steps)}).")
@@ -128,7 +121,7 @@ class PPOConfig:
         if self.target == "fresh" and self.agent == "tbptt-ppo":
             raise ValueError("target='fresh' is implemented for 'real-time-ppo' and 'mlp-ppo' only; use "
                              "target='stale' with agent='tbptt-ppo'.")
-        object.__setattr__(self, "cell_options", cells.normalise_options(self.cell_options))
+        object.__setattr__(self, "cell_options", cells.freeze_options(self.cell_options))
         if self.agent != "mlp-ppo":
             try:
                 self.make_cell()
@@ -152,25 +145,6 @@ class PPOConfig:
         gradient = "rtrl" if self.agent == "real-time-ppo" else "bptt"
         return cells.make(self.cell, hidden_size=self.hidden_size, gradient=gradient, dtype=self.dtype,
                           **dict(self.cell_options))
-
-
-def _choice(name: str, value: Any, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ValueError(f"{name} must be one of {valid}, got {value!r}.")
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-
-
-def _positive_real(name: str, value: Any) -> None:
-    if not _is_real(value) or not value > 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}.")
 
 
 def _divisors(n: int) -> list[int]:

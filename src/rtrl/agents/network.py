@@ -1,4 +1,4 @@
-"""The actor-critic network of the RTU paper's agents, and hand-written policy distributions.
+"""The actor-critic network of the RTU paper's agents.
 
     obs → encoder MLP (default Dense 64 + tanh) → recurrent cell (any of `rtrl.cells`; none for the
     memoryless variant) → actor head Dense(64)-tanh-Dense(A)  and  critic head Dense(64)-tanh-Dense(1)
@@ -7,6 +7,8 @@ as in the public code of Elelimy et al. 2024 (arXiv 2409.01449). Orthogonal init
 gain sqrt 2 for hidden layers, 0.01 for the policy output and 1.0 for the value output (the usual
 PPO initialisation). A continuous policy is a diagonal Gaussian with a state-independent
 ``log_std`` (initialised to 0); a discrete one is categorical over logits.
+
+The policy distributions are in `rtrl.agents.distributions`, parameter counts in `rtrl.agents.budget`.
 
 The network keeps the cell contract: ``carry, policy, value = net.step(params, carry, obs, first)``
 where ``first`` (batch,) marks the first observation of an episode; the cell zeroes its state and
@@ -19,74 +21,16 @@ the encoder its immediate (one-step) gradient (see `rtrl.networks.stack`).
 from __future__ import annotations
 
 import dataclasses
-import math
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from rtrl import cells as _cells
+from rtrl.agents.distributions import Categorical, DiagGaussian, Policy
 from rtrl.cells.base import Carry, Cell
 from rtrl.networks.mlp import apply_dense, apply_mlp, init_dense, init_mlp
 
-__all__ = [
-    "ActorCritic",
-    "Categorical",
-    "DiagGaussian",
-    "ParameterCount",
-    "hidden_size_for_budget",
-    "parameter_count",
-    "recurrent_parameter_count",
-]
-
-_LOG_2PI = math.log(2.0 * math.pi)
-
-
-class Categorical(NamedTuple):
-    """π(a|s) = softmax(logits)_a."""
-
-    logits: jax.Array  # (B, A)
-
-    def sample(self, key: jax.Array) -> jax.Array:
-        return jax.random.categorical(key, self.logits, axis=-1).astype(jnp.int32)
-
-    def log_prob(self, action: jax.Array) -> jax.Array:
-        logp = jax.nn.log_softmax(self.logits, axis=-1)
-        return jnp.take_along_axis(logp, action[..., None].astype(jnp.int32), axis=-1)[..., 0]
-
-    def entropy(self) -> jax.Array:
-        logp = jax.nn.log_softmax(self.logits, axis=-1)
-        return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
-
-    def mode(self) -> jax.Array:
-        """The most probable action argmax_a logits_a (int32; ties: the first), for deterministic acting."""
-        return jnp.argmax(self.logits, axis=-1).astype(jnp.int32)
-
-
-class DiagGaussian(NamedTuple):
-    """π(a|s) = Π_i N(a_i; μ_i(s), σ_i²) with σ = exp(log_std) independent of the state."""
-
-    mean: jax.Array  # (B, A)
-    log_std: jax.Array  # (A,)
-
-    def sample(self, key: jax.Array) -> jax.Array:
-        return self.mean + jnp.exp(self.log_std) * jax.random.normal(key, self.mean.shape, self.mean.dtype)
-
-    def log_prob(self, action: jax.Array) -> jax.Array:
-        z = (action - self.mean) * jnp.exp(-self.log_std)
-        return jnp.sum(-0.5 * z**2 - self.log_std - 0.5 * _LOG_2PI, axis=-1)
-
-    def entropy(self) -> jax.Array:
-        per_dim = self.log_std + 0.5 * (1.0 + _LOG_2PI)
-        return jnp.broadcast_to(jnp.sum(per_dim), self.mean.shape[:-1])
-
-    def mode(self) -> jax.Array:
-        """The most probable action, the mean μ(s), for deterministic acting."""
-        return self.mean
-
-
-Policy = Categorical | DiagGaussian
-
+__all__ = ["ActorCritic"]
 
 @dataclasses.dataclass(frozen=True)
 class ActorCritic:
@@ -192,45 +136,3 @@ class ActorCritic:
         if first is None:
             first = jnp.zeros(obs.shape[:1], bool)
         return net.step(params, carry, obs, first)[2]
-
-
-class ParameterCount(NamedTuple):
-    total: int
-    recurrent: int  # the cell's parameters
-
-
-def parameter_count(net: ActorCritic, params: Any | None = None) -> ParameterCount:
-    """Number of scalars in all parameters and in the recurrent cell (no allocation if params is None)."""
-    if params is None:
-        params = jax.eval_shape(net.init, jax.random.PRNGKey(0))
-    size = lambda tree: sum(int(math.prod(x.shape)) for x in jax.tree.leaves(tree))  # noqa: E731
-    return ParameterCount(size(params), size(params["cell"]) if "cell" in params else 0)
-
-
-def recurrent_parameter_count(cell_name: str, hidden_size: int, input_size: int, **options: Any) -> int:
-    """Parameters of one cell of ``hidden_size`` units on inputs of ``input_size``."""
-    cell = _cells.make(cell_name, hidden_size=hidden_size, gradient="bptt", **options)
-    shapes = jax.eval_shape(lambda k: cell.init(k, input_size), jax.random.PRNGKey(0))
-    return sum(int(math.prod(x.shape)) for x in jax.tree.leaves(shapes))
-
-
-def hidden_size_for_budget(cell_name: str, budget: int, *, input_size: int = 64, **options: Any) -> int:
-    """The hidden size whose recurrent-parameter count is closest to ``budget`` (ties: the smaller).
-
-    The RTU paper matched architectures at ≈24k recurrent parameters behind a 64-wide encoder
-    (linear RTU n = 192: 2n + 2·64·n = 24,960).
-    """
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
-        raise ValueError(f"budget must be a positive integer (recurrent parameters), got {budget!r}.")
-    lo, hi = 1, 1
-    while recurrent_parameter_count(cell_name, hi, input_size, **options) < budget:
-        lo, hi = hi, hi * 2
-    while hi - lo > 1:  # counts grow with the hidden size: bisect for the first n with count >= budget
-        mid = (lo + hi) // 2
-        if recurrent_parameter_count(cell_name, mid, input_size, **options) < budget:
-            lo = mid
-        else:
-            hi = mid
-    candidates = [n for n in (lo, hi) if n >= 1]
-    return min(candidates, key=lambda n: (abs(recurrent_parameter_count(cell_name, n, input_size, **options)
-                                              - budget), n))

@@ -13,6 +13,8 @@ the rollout with θ_k before each later epoch, so every stored carry is recomput
 again holds the carry *before* step t). "Stale/fresh target": advantages from the rollout's
 values, or recomputed with θ_k before each later epoch. PPO: Schulman et al. 2017 (arXiv 1707.06347).
 RTRL for PPO-style agents: Irie, Gopalakrishnan, Schmidhuber 2024 (arXiv 2305.19044).
+
+This module is the agent's data path on the shared loop (`rtrl.agents.update`): `SINGLE_STEPS`.
 """
 
 from __future__ import annotations
@@ -20,15 +22,14 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
-import optax
 
 from rtrl.agents import ppo
 from rtrl.agents.config import PPOConfig
 from rtrl.agents.network import ActorCritic
 from rtrl.agents.rollout import Rollout
+from rtrl.agents.update import DataPath, Renew, UpdateInputs, gae_targets
 
-__all__ = ["Batch", "flat_batch", "loss", "refresh", "single_step_update"]
+__all__ = ["Batch", "SINGLE_STEPS", "flat_batch", "loss", "refresh", "renewal", "take_rows"]
 
 
 class Batch(NamedTuple):
@@ -95,63 +96,36 @@ def _stale_values(net: ActorCritic, params: Any, rollout: Rollout, last_carry: A
     return values.reshape(t, e), net.value_only(params, last_carry, last_obs, last_first)
 
 
-def single_step_update(net: ActorCritic, config: PPOConfig, optimizer: optax.GradientTransformation, params: Any,
-                       opt_state: Any, rollout: Rollout, last_carry: Any, last_obs: jax.Array,
-                       last_first: jax.Array, key: jax.Array) -> tuple[Any, Any, dict[str, jax.Array]]:
-    """``update_epochs`` × ``num_minibatches`` Adam steps on independent single steps of the rollout."""
-
-    def targets(values, last_value):
-        v_next = ppo.next_values(values, last_value, rollout.truncation_value, rollout.terminated, rollout.truncated)
-        return ppo.gae(rollout.reward, values, v_next, rollout.done, gamma=config.gamma, lambda_=config.gae_lambda)
-
-    last_value = net.value_only(params, last_carry, last_obs, last_first)
-    advantage, target = targets(rollout.value, last_value)
-    explained = ppo.explained_variance(rollout.value, target)
-
-    def train_epoch(params, opt_state, batch: Batch, key):
-        def minibatch(c, idx):
-            params, opt_state = c
-            mb = jax.tree.map(lambda x: take_rows(x, idx), batch)
-            (_, info), grads = jax.value_and_grad(loss, argnums=2, has_aux=True)(net, config, params, mb)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), (info, optax.tree.norm(grads))
-
-        idx = ppo.minibatch_indices(key, config.rollout_size, config.num_minibatches)
-        (params, opt_state), infos = jax.lax.scan(minibatch, (params, opt_state), idx)
-        return params, opt_state, infos
-
-    batch = flat_batch(rollout, rollout.carry, rollout.value, advantage, target)
-    keys = jax.random.split(key, config.update_epochs)
+def renewal(net: ActorCritic, config: PPOConfig, inputs: UpdateInputs) -> Renew | None:
+    """The per-epoch renewal of fresh gradient and/or fresh target; None for stale/stale (the stored
+    rollout then stays out of the loop's carry: no copies of the carries, which dominate its size)."""
     if config.gradient == "stale" and config.target == "stale":
-        # the stored rollout is a constant of the loop (not part of its carry: no copies)
-        def epoch(c, key):
-            params, opt_state, infos = train_epoch(*c, batch, key)
-            return (params, opt_state), infos
+        return None
+    rollout = inputs.rollout
 
-        (params, opt_state), (infos, grad_norms) = jax.lax.scan(epoch, (params, opt_state), keys)
-    else:
-        def renew(params, batch):
-            if config.gradient == "fresh":
-                carries, values, v_last = refresh(net, params, rollout, last_obs, last_first)
-                batch = batch._replace(carry=jax.tree.map(_flat, carries))
-            else:
-                values, v_last = _stale_values(net, params, rollout, last_carry, last_obs, last_first)
-            if config.target == "fresh":
-                adv, tgt = targets(values, v_last)
-                batch = batch._replace(value=_flat(values), advantage=_flat(adv), target=_flat(tgt))
-            return batch
+    def renew(params: Any, batch: Batch) -> Batch:
+        if config.gradient == "fresh":
+            carries, values, v_last = refresh(net, params, rollout, inputs.last_obs, inputs.last_first)
+            batch = batch._replace(carry=jax.tree.map(_flat, carries))
+        else:
+            values, v_last = _stale_values(net, params, rollout, inputs.last_carry, inputs.last_obs,
+                                           inputs.last_first)
+        if config.target == "fresh":
+            adv, tgt = gae_targets(config, rollout, values, v_last)
+            batch = batch._replace(value=_flat(values), advantage=_flat(adv), target=_flat(tgt))
+        return batch
 
-        def epoch(c, key):
-            params, opt_state, batch, i = c
-            # before every epoch but the first (under vmap `cond` runs both branches; same results)
-            batch = jax.lax.cond(i > 0, renew, lambda p, b: b, params, batch)
-            params, opt_state, infos = train_epoch(params, opt_state, batch, key)
-            return (params, opt_state, batch, i + 1), infos
+    return renew
 
-        (params, opt_state, _, _), (infos, grad_norms) = jax.lax.scan(
-            epoch, (params, opt_state, batch, jnp.int32(0)), keys)
-    metrics = {f"{k}_loss" if k in ("policy", "value", "total") else k: v.mean()
-               for k, v in infos._asdict().items()}
-    metrics["grad_norm"] = grad_norms.mean()
-    metrics["explained_variance"] = explained
-    return params, opt_state, metrics
+
+def _batch(config: PPOConfig, rollout: Rollout, advantage: jax.Array, target: jax.Array) -> Batch:
+    return flat_batch(rollout, rollout.carry, rollout.value, advantage, target)
+
+
+def _take(batch: Batch, idx: jax.Array) -> Batch:
+    return jax.tree.map(lambda x: take_rows(x, idx), batch)
+
+
+# Real-Time PPO and MLP PPO (whose carry is empty): independent single steps, replayed from stored carries.
+SINGLE_STEPS = DataPath(batch=_batch, size=lambda batch: batch.obs.shape[0], take=_take, loss=loss,
+                        renewal=renewal)

@@ -18,8 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from rtrl.agents.network import ActorCritic
+from rtrl.envs.episodes import EpisodeStep, episode_step
 
-__all__ = ["Rollout", "RunState", "episode_updates", "host_rollout", "jax_rollout"]
+__all__ = ["Rollout", "RunState", "host_rollout", "jax_rollout", "track_episodes"]
 
 
 class RunState(NamedTuple):
@@ -65,20 +66,20 @@ def env_action(space: Any, action: jax.Array) -> jax.Array:
     return action
 
 
-def episode_updates(ep_return, ep_length, reward, done, info, xp: Any = jnp):
-    """Running (return, length) after a step, and the finished episode's (return, length) where done.
-
-    ``info`` may carry the env's own ``episode_return``/``episode_length`` (episode-statistics
-    wrapper); they are used where present. ``xp``: jax.numpy (in a scan) or numpy (the host loop).
-    """
-    ret = ep_return + reward.astype(ep_return.dtype)
-    length = ep_length + 1
-    fin_ret = info.get("episode_return", ret) if isinstance(info, dict) else ret
-    fin_len = info.get("episode_length", length) if isinstance(info, dict) else length
-    zero = xp.zeros_like
-    finished = (xp.where(done, fin_ret, zero(ret)).astype(xp.float32),
-                xp.where(done, fin_len, zero(length)).astype(xp.int32))
-    return xp.where(done, zero(ret), ret), xp.where(done, zero(length), length), finished
+def track_episodes(xp: Any, episode_return: Any, episode_length: Any, reward: Any, done: Any,
+                       info: Any) -> EpisodeStep:
+    """`rtrl.envs.episodes.episode_step` (the one running-return rule), with the finished episode's
+    return and length taken from the env's own ``info["episode_return"]``/``info["episode_length"]``
+    where it keeps them: the statistics wrapper sees the raw rewards, the agent the scaled ones.
+    ``xp``: jax.numpy (in a scan) or numpy (the host loop)."""
+    step = episode_step(xp, episode_return, episode_length, reward, done)
+    if isinstance(info, dict) and "episode_return" in info:
+        step = step._replace(finished_return=xp.where(done, info["episode_return"],
+                                                      step.finished_return).astype(xp.float32))
+    if isinstance(info, dict) and "episode_length" in info:
+        step = step._replace(finished_length=xp.where(done, info["episode_length"],
+                                                      step.finished_length).astype(xp.int32))
+    return step
 
 
 def jax_rollout(net: ActorCritic, env: Any, state: RunState, num_steps: int) -> tuple[RunState, Rollout]:
@@ -98,7 +99,8 @@ def jax_rollout(net: ActorCritic, env: Any, state: RunState, num_steps: int) -> 
                                    lambda: jnp.where(truncated, net.value_only(params, carry_t, info["final_obs"]),
                                                      zeros),
                                    lambda: zeros)
-        ep_ret, ep_len, (fin_ret, fin_len) = episode_updates(s.episode_return, s.episode_length, reward, done, info)
+        ep_ret, ep_len, fin_ret, fin_len = track_episodes(jnp, s.episode_return, s.episode_length, reward, done,
+                                                              info)
         row = Rollout(s.obs, s.first, s.carry, action, log_prob, value, reward.astype(value.dtype), done,
                       terminated, truncated, trunc_value, fin_ret, fin_len)
         s = s._replace(env_state=env_state, obs=obs, first=done, carry=carry_t, episode_return=ep_ret,
@@ -175,8 +177,8 @@ def host_rollout(policy: HostPolicy, envs: Sequence[Any], state: RunState, num_s
         # the env's episode statistics where it keeps them (all seeds' envs are built alike)
         stats = {name: np.stack([i[name] for i in infos]) for name in ("episode_return", "episode_length")
                  if name in infos[0]}
-        ep_ret, ep_len, (host["episode_return"][:, t], host["episode_length"][:, t]) = episode_updates(
-            ep_ret, ep_len, host["reward"][:, t], done, stats, xp=np)
+        ep_ret, ep_len, host["episode_return"][:, t], host["episode_length"][:, t] = track_episodes(
+            np, ep_ret, ep_len, host["reward"][:, t], done, stats)
         obs, first = next_obs.copy(), done.copy()
     b_obs, b_first, b_carry, b_action, b_log_prob, b_value = bufs
     dtype = b_value.dtype

@@ -7,6 +7,8 @@ through the cell's ``reset`` argument, so no sequence leaks state across an epis
 Gradients are exact BPTT within the sequence and stop at its start (truncation). This is the
 GRU/LSTM baseline of Elelimy et al. 2024 (arXiv 2409.01449); the loss and GAE are `rtrl.agents.ppo`
 (Schulman et al. 2017).
+
+This module is the agent's data path on the shared loop (`rtrl.agents.update`): `SEQUENCES`.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from rtrl.agents import ppo
 from rtrl.agents.config import PPOConfig
 from rtrl.agents.network import ActorCritic
 from rtrl.agents.rollout import Rollout
+from rtrl.agents.update import DataPath
 
-__all__ = ["SequenceBatch", "sequence_batch", "sequence_loss", "sequence_update"]
+__all__ = ["SEQUENCES", "SequenceBatch", "sequence_batch", "sequence_loss", "take_sequences"]
 
 
 class SequenceBatch(NamedTuple):
@@ -67,34 +69,14 @@ def sequence_loss(net: ActorCritic, config: PPOConfig, params: Any,
                         clip_value=config.clip_value, normalize_advantage=config.normalize_advantage)
 
 
-def sequence_update(net: ActorCritic, config: PPOConfig, optimizer: optax.GradientTransformation, params: Any,
-                    opt_state: Any, rollout: Rollout, last_carry: Any, last_obs: jax.Array, last_first: jax.Array,
-                    key: jax.Array) -> tuple[Any, Any, dict[str, jax.Array]]:
-    """``update_epochs`` × ``num_minibatches`` Adam steps on minibatches of whole sequences."""
-    last_value = net.value_only(params, last_carry, last_obs, last_first)
-    v_next = ppo.next_values(rollout.value, last_value, rollout.truncation_value, rollout.terminated,
-                             rollout.truncated)
-    advantage, target = ppo.gae(rollout.reward, rollout.value, v_next, rollout.done, gamma=config.gamma,
-                                lambda_=config.gae_lambda)
-    batch = sequence_batch(rollout, advantage, target, config.sequence_length)
-    num_sequences = batch.obs.shape[1]
+def take_sequences(batch: SequenceBatch, idx: jax.Array) -> SequenceBatch:
+    """The sequences ``idx``: start carries along axis 0, per-step fields along axis 1."""
+    return SequenceBatch(jax.tree.map(lambda x: jnp.take(x, idx, axis=0), batch.carry),
+                         *(jnp.take(x, idx, axis=1) for x in batch[1:]))
 
-    def epoch(c, key):
-        def minibatch(c, idx):
-            params, opt_state = c
-            mb = SequenceBatch(jax.tree.map(lambda x: jnp.take(x, idx, axis=0), batch.carry),
-                               *(jnp.take(x, idx, axis=1) for x in batch[1:]))
-            (_, info), grads = jax.value_and_grad(sequence_loss, argnums=2, has_aux=True)(net, config, params, mb)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), (info, optax.tree.norm(grads))
 
-        idx = ppo.minibatch_indices(key, num_sequences, config.num_minibatches)
-        return jax.lax.scan(minibatch, c, idx)
-
-    keys = jax.random.split(key, config.update_epochs)
-    (params, opt_state), (infos, grad_norms) = jax.lax.scan(epoch, (params, opt_state), keys)
-    metrics = {f"{k}_loss" if k in ("policy", "value", "total") else k: v.mean()
-               for k, v in infos._asdict().items()}
-    metrics["grad_norm"] = grad_norms.mean()
-    metrics["explained_variance"] = ppo.explained_variance(rollout.value, target)
-    return params, opt_state, metrics
+# T-BPTT PPO: whole sequences of ``sequence_length`` steps, unrolled from their stored start states.
+SEQUENCES = DataPath(
+    batch=lambda config, rollout, advantage, target: sequence_batch(rollout, advantage, target,
+                                                                    config.sequence_length),
+    size=lambda batch: batch.obs.shape[1], take=take_sequences, loss=sequence_loss)
