@@ -303,6 +303,10 @@ def test_video_of_an_env_that_renders(tmp_path):
     path = str(tmp_path / "episode.gif")
     frames = record_video(_payout_agent(), path, GymPayout(render_mode="rgb_array"), deterministic=True)
     assert frames == LENGTH and len(imageio.mimread(path)) == LENGTH
+    masked = wrappers.mask_observation(rtrl.envs.from_gymnasium(GymPayout(render_mode="rgb_array")), [0, 1])
+    assert record_video(_payout_agent(), path, masked, deterministic=True) == LENGTH  # frames from under the mask
+    with pytest.raises(ValueError, match="made with render_mode='rgb_array'"):
+        record_video(_payout_agent(), path, GymPayout())
     with pytest.raises(ValueError, match="video needs .* JAX-native"):
         record_video(_payout_agent(), path, "jax/RepeatPreviousEasy")
 

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rtrl import validate
-from rtrl.agents.policy import TrainedAgent
+from rtrl.agents.policy import TrainedAgent, inner_env
 from rtrl.envs.host import HostEnv
 from rtrl.envs.jax_env import JaxEnv, VmapEnv
 from rtrl.envs.spaces import Box, Discrete
@@ -333,11 +333,10 @@ def record_video(agent: TrainedAgent, path: str, env: Any = None, *, determinist
     problem = video_support(agent, env, path)
     if problem:
         raise ValueError(problem)
-    raw = _rendering_env(agent, env)
+    raw, gym_env = _rendering_env(agent, env)
     frames = []
     wrapped = agent.wrap(raw)
     _check_compatible(agent, wrapped)
-    gym_env = raw.envs[0]
     obs, first = wrapped.reset(seed=seed), np.ones(1, bool)
     carry, key = agent.initial_carry(1), jax.random.PRNGKey(seed)
     frames.append(_frame(gym_env))
@@ -359,8 +358,9 @@ def record_video(agent: TrainedAgent, path: str, env: Any = None, *, determinist
     return len(frames)
 
 
-def _rendering_env(agent: TrainedAgent, env: Any) -> HostEnv:
-    """One host env that renders rgb_array frames: a name is made with ``render_mode="rgb_array"``."""
+def _rendering_env(agent: TrainedAgent, env: Any) -> tuple[HostEnv, Any]:
+    """One host env that renders rgb_array frames (a name is made with ``render_mode="rgb_array"``),
+    and the gymnasium env inside it that draws them."""
     from rtrl import envs
     from rtrl.envs.host import GymnasiumEnvs
 
@@ -373,9 +373,12 @@ def _rendering_env(agent: TrainedAgent, env: Any) -> HostEnv:
             raw = envs.make(name, **{**options, "num_envs": 1, "render_mode": "rgb_array"})
     else:
         raw = make_raw_env(agent, env, 1)
-    if not isinstance(raw, GymnasiumEnvs) or raw.num_envs != 1 or raw.envs[0].render_mode != "rgb_array":
+    base = raw
+    while inner_env(base) is not None:  # under the env's own wrappers (e.g. the -P/-V observation mask)
+        base = inner_env(base)
+    if not isinstance(base, GymnasiumEnvs) or base.num_envs != 1 or base.envs[0].render_mode != "rgb_array":
         raise ValueError(f"video needs one gymnasium environment made with render_mode='rgb_array'; got {raw.name}.")
-    return raw
+    return raw, base.envs[0]
 
 
 def _frame(gym_env: Any) -> np.ndarray:
@@ -383,7 +386,7 @@ def _frame(gym_env: Any) -> np.ndarray:
         frame = gym_env.render()
     except Exception as e:  # a renderer that cannot start (no display, no OpenGL): say so plainly
         raise ValueError(f"video needs an environment that renders rgb_array frames; rendering failed: "
-                         f"{type(e).__name__}: {e}") from None
+                         f"{type(e).__name__}: {e} (MuJoCo without a display: set MUJOCO_GL=egl or osmesa)") from None
     if not isinstance(frame, np.ndarray) or frame.ndim != 3:
         raise ValueError(f"video needs rgb_array frames (height, width, 3); the environment rendered "
                          f"{type(frame).__name__}.")

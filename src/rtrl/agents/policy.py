@@ -44,7 +44,7 @@ from rtrl.envs.spaces import Box, Discrete, Space
 if TYPE_CHECKING:  # the experiments layer builds on agents; imported lazily below to keep the layers apart
     from rtrl.experiments.training import TrainConfig
 
-__all__ = ["TrainedAgent", "WrapperStatistics", "parameter_names", "parameter_problems"]
+__all__ = ["TrainedAgent", "WrapperStatistics", "inner_env", "parameter_names", "parameter_problems"]
 
 
 class WrapperStatistics(NamedTuple):
@@ -301,16 +301,16 @@ def frozen_standard(env: JaxEnv | HostEnv, *, gamma: float, statistics: WrapperS
                              reward_moments=statistics.reward, update_statistics=not known)
 
 
-def _inner(env: Any) -> Any:
-    """The env a wrapper (or `VmapEnv`) wraps, or None."""
+def inner_env(env: Any) -> Any:
+    """The env a wrapper (or `VmapEnv`) wraps, or None for an innermost env."""
     inner = env.__dict__.get("env") if isinstance(env, HostEnv) else getattr(env, "env", None)
     return inner if isinstance(inner, (JaxEnv, HostEnv)) else None
 
 
 def raw_action_space(env: Any) -> Space:
     """The action space of the innermost environment (the bounds continuous actions are clipped to)."""
-    while _inner(env) is not None:
-        env = _inner(env)
+    while inner_env(env) is not None:
+        env = inner_env(env)
     return env.action_space
 
 
@@ -323,4 +323,4 @@ def _refuse_wrapped(env: Any) -> None:
         if isinstance(rule, (rules.EpisodeStatistics, rules.NormalizeObservation, rules.ScaleReward)):
             raise ValueError(f"env {env.name} already has a {type(rule).__name__} wrapper; pass the raw environment "
                              "(e.g. rtrl.envs.make(name)): the agent puts its own training wrappers around it.")
-        node = _inner(node)
+        node = inner_env(node)

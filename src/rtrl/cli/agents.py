@@ -37,7 +37,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         console.print("note: this run's checkpoint holds no wrapper statistics (a host environment); the "
                       "observation normalisation adapts during evaluation.", soft_wrap=True)
     result = evaluate(agent, args.env, args.episodes, deterministic=args.deterministic, seed=args.seed)
-    table = Table(title=f"{escape(str(agent))}", title_justify="left")
+    console.print(escape(repr(agent)), soft_wrap=True)
+    table = Table()
     table.add_column("episode", justify="right")
     table.add_column("return", justify="right")
     table.add_column("length", justify="right")
