@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rtrl import validate
-from rtrl.agents.policy import TrainedAgent, inner_env
+from rtrl.agents.policy import TrainedAgent
 from rtrl.envs.host import HostEnv
 from rtrl.envs.jax_env import JaxEnv, VmapEnv
 from rtrl.envs.spaces import Box, Discrete
@@ -373,9 +373,7 @@ def _rendering_env(agent: TrainedAgent, env: Any) -> tuple[HostEnv, Any]:
             raw = envs.make(name, **{**options, "num_envs": 1, "render_mode": "rgb_array"})
     else:
         raw = make_raw_env(agent, env, 1)
-    base = raw
-    while inner_env(base) is not None:  # under the env's own wrappers (e.g. the -P/-V observation mask)
-        base = inner_env(base)
+    base = envs.wrappers.unwrapped(raw)  # under the env's own wrappers (e.g. the -P/-V observation mask)
     if not isinstance(base, GymnasiumEnvs) or base.num_envs != 1 or base.envs[0].render_mode != "rgb_array":
         raise ValueError(f"video needs one gymnasium environment made with render_mode='rgb_array'; got {raw.name}.")
     return raw, base.envs[0]
