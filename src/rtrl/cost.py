@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, NamedTuple
 
+from rtrl import validate
 from rtrl.cells import definition
 
 METHODS = ("forward", "rtrl", "tbptt")
@@ -63,6 +64,9 @@ class _CellCounts:
     traces: Callable[[int, int, Any], int] | None  # floats of traces per sequence (hand rule)
     saved: Callable[[int, int, Any], int]  # floats an autodiff backward keeps per step
     parameters: Callable[[int, int, Any], int]
+    # parameters of the transition (the dense engine's traces cover these; the readout's get ordinary
+    # gradients); None: all of them
+    recurrent: Callable[[int, int, Any], int] | None = None
 
 
 def _activation_flops(options: Any, n: int) -> int:
@@ -169,12 +173,14 @@ _CELLS: dict[str, _CellCounts] = {
         traces=lambda d, n, o: 2 * d * n + 6 * n,  # ν, θ, γ pairs; B_re pair (B_im = i·B_re)
         saved=lambda d, n, o: 5 * n,  # u (2n), h (2n), y
         parameters=lambda d, n, o: 3 * n + 2 * d * n + 2 * n * n + (d * n if o.use_d else 0),
+        recurrent=lambda d, n, o: 3 * n + 2 * d * n,  # ν, θ, γ, B_re, B_im (not C, D)
     ),
     "elstm": _CellCounts(
         _elstm_forward, _elstm_learning, lambda n: n,
         traces=lambda d, n, o: 2 * d * n + 4 * n,  # F, Z; w_f, w_z, b_f, b_z
         saved=lambda d, n, o: 5 * n,  # f, z, c, o, y
         parameters=lambda d, n, o: 2 * d * n + 4 * n + (d + n) * n + n,
+        recurrent=lambda d, n, o: 2 * d * n + 4 * n,  # F, Z, w_f, w_z, b_f, b_z (not the readout O, b_o)
     ),
     "gru": _CellCounts(
         _gru_forward, None, lambda n: n, traces=None,
@@ -218,11 +224,11 @@ def step_cost(cell: str, *, hidden_size: int, input_size: int, method: str, trun
     """
     counts, opts = _lookup(cell, options)
     _check_sizes(hidden_size=hidden_size, input_size=input_size, batch_size=batch_size)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+    validate.choice("method", method, METHODS)
     if method == "tbptt":
-        if isinstance(truncation, bool) or not isinstance(truncation, int) or truncation <= 0:
-            raise ValueError(f"method='tbptt' needs truncation, a positive integer; got {truncation!r}.")
+        if truncation is None:
+            raise ValueError("method='tbptt' needs truncation, a positive integer; got None.")
+        truncation = validate.positive_int("truncation", truncation, what="(T of method='tbptt')")
     elif truncation is not None:
         raise ValueError(f"truncation applies to method='tbptt' only, got truncation={truncation} with "
                          f"method={method!r}.")
@@ -248,10 +254,11 @@ def step_cost(cell: str, *, hidden_size: int, input_size: int, method: str, trun
 
 
 def _dense_rtrl(counts: _CellCounts, d: int, n: int, b: int, opts, forward_flops: int) -> tuple[int, int]:
-    """Dense engine: Jacobians ∂s/∂s (S forward-mode passes) and ∂s/∂θ (S reverse passes, 3× a
-    forward each) ≈ 4S forward steps; E ← J_s E + J_θ: 2S²P + SP; contraction 2SP."""
+    """Dense engine over the P recurrent (transition) parameters: Jacobians ∂s/∂s (S forward-mode
+    passes) and ∂s/∂θ (S reverse passes, 3× a forward each) ≈ 4S forward steps; E ← J_s E + J_θ:
+    2S²P + SP; contraction 2SP. Traces: S·P floats beside the S of state."""
     s = counts.state(n)
-    p = counts.parameters(d, n, opts)
+    p = (counts.recurrent or counts.parameters)(d, n, opts)
     per = 4 * s * counts.forward(d, n, opts).per_sequence + 2 * s * s * p + 3 * s * p
     return forward_flops + b * per, b * (s + s * p)
 
@@ -277,5 +284,4 @@ def _lookup(cell: str, options: dict):
 
 def _check_sizes(**sizes: int) -> None:
     for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        validate.positive_int(name, value)
