@@ -247,3 +247,23 @@ def test_demo_progress_is_per_learner(tmp_path, capsys):
     assert "learner 1 of 2: RTU linear n=32 (RTRL): 1,000/1,000 steps (100%)" in text
     assert "learner 2 of 2: GRU n=16 (T-BPTT, T=10): 1,000/1,000 steps (100%)" in text
     assert "/2,000" not in text  # the two learners' steps are not one total
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"target_seconds": float("inf")}, "target_seconds must be a positive number, got inf"),
+    ({"repeats": 0}, "repeats must be a positive integer, got 0"),
+    ({"hidden_sizes": (8, 0)}, r"hidden_sizes\[1\] must be a positive integer, got 0"),
+    ({"input_size": True}, "input_size must be a positive integer, got True"),
+    ({"max_dense_hidden": 2.5}, "max_dense_hidden must be a positive integer, got 2.5"),
+])
+def test_bench_config_names_the_field(kwargs, message):
+    from rtrl.bench.cells import BenchConfig
+
+    with pytest.raises(ValueError, match=message):
+        BenchConfig(**kwargs)
+
+
+def test_float_flags_refuse_infinity(capsys):
+    with pytest.raises(SystemExit):
+        main(["gradcheck", "--tolerance", "inf"])
+    assert "positive (finite) number" in capsys.readouterr().err

@@ -41,7 +41,7 @@ def test_msre():
 
 @pytest.mark.parametrize("gamma", [1.0, -0.1, 1.5])
 def test_returns_reject_gamma_outside_0_1(gamma):
-    with pytest.raises(ValueError, match=r"gamma must lie in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"gamma must be a number in \[0, 1\)"):
         tasks.returns(jnp.zeros(5), gamma)
 
 

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 import rtrl
-from rtrl import cost
+from rtrl import cost, validate
 from rtrl.cells.base import Cell
 from rtrl.grad import tbptt
 
@@ -51,21 +51,22 @@ class BenchConfig:
     max_dense_hidden: int = 32  # dense O(n⁴) RTRL (gru, lstm, rnn) only up to this size
 
     def __post_init__(self):
+        if not self.cells or not self.modes:
+            raise ValueError("cells and modes must not be empty.")
         for c in self.cells:
             rtrl.cells.definition(c)  # raises with the valid names
         for field in ("hidden_sizes", "batch_sizes"):
             values = getattr(self, field)
-            if not values or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values):
+            if isinstance(values, (str, bytes)) or not values:
                 raise ValueError(f"{field} must be a non-empty list of positive integers, got {values!r}.")
+            for i, v in enumerate(values):
+                validate.positive_int(f"{field}[{i}]", v)
         for m in self.modes:
             parse_mode(m)
-        if not self.cells or not self.modes:
-            raise ValueError("cells and modes must not be empty.")
-        if isinstance(self.input_size, bool) or not isinstance(self.input_size, int) or self.input_size <= 0:
-            raise ValueError(f"input_size must be a positive integer, got {self.input_size!r}.")
-        if not self.target_seconds > 0 or self.repeats < 1:
-            raise ValueError(f"target_seconds must be > 0 and repeats >= 1, got {self.target_seconds}, "
-                             f"{self.repeats}.")
+        validate.positive_int("input_size", self.input_size)
+        validate.positive_number("target_seconds", self.target_seconds)
+        validate.positive_int("repeats", self.repeats)
+        validate.positive_int("max_dense_hidden", self.max_dense_hidden)
 
 
 def parse_mode(mode: str) -> tuple[str, int | None]:

@@ -52,13 +52,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import numbers
 from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from rtrl import validate
 
 Array = jax.Array
 
@@ -115,23 +116,19 @@ class TaskState(NamedTuple):
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}.")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        valid = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ValueError(f"{name} must be an integer {valid}, got {value}.")
+    """An integer in [low, high] (``low`` 0 or 1; ``high`` None: no upper bound), via `rtrl.validate`."""
+    hint = f"(at most {high})" if high is not None else ""
+    check = validate.non_negative_int if low == 0 else validate.positive_int
+    value = check(name, value, what=hint)
+    if high is not None and value > high:
+        kind = "non-negative" if low == 0 else "positive"
+        raise ValueError(f"{name} must be a {kind} integer (at most {high}), got {value}.")
     return value
 
 
 def _check_prob(name: str, value: Any, *, closed_high: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    value = float(value)
-    if value < 0.0 or value > 1.0 or (not closed_high and value == 1.0):
-        interval = "[0, 1]" if closed_high else "[0, 1)"
-        raise ValueError(f"{name} must lie in {interval}, got {value}.")
-    return value
+    """A finite number in [0, 1] (or [0, 1)), via `rtrl.validate`."""
+    return validate.number_in(name, value, 0.0, 1.0, high_open=not closed_high)
 
 
 def _check_interval(name: str, value: Any) -> tuple[int, int]:
@@ -139,7 +136,7 @@ def _check_interval(name: str, value: Any) -> tuple[int, int]:
         raise ValueError(f"{name} must be an interval (low, high) of positive integers, got {value!r}.")
     low, high = value
     for v in (low, high):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or int(v) < 1:
+        if not validate.is_integer(v) or int(v) < 1:
             raise ValueError(f"{name} must be an interval (low, high) of positive integers (>= 1), got {value!r}.")
     if int(low) > int(high):
         raise ValueError(f"{name} must be an interval (low, high) with low <= high, got {value!r}.")
@@ -196,7 +193,7 @@ class _Conditioning:
 
     def __post_init__(self) -> None:
         set_ = functools.partial(object.__setattr__, self)  # frozen: normalise values in place once
-        if isinstance(self.isi, numbers.Integral) and not isinstance(self.isi, bool):
+        if validate.is_integer(self.isi):
             if self.isi < 1:
                 raise ValueError(f"isi must be a positive ISI number (e.g. 10 -> (7, 13)) or an interval "
                                  f"(low, high), got {self.isi}.")

@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from rtrl import validate
+
 Array = jax.Array
 
 
@@ -29,8 +31,8 @@ def returns(cumulants: Array, gamma: float | Array) -> Array:
     Returns:
       (T, ...) the returns, in the cumulants' (floating) dtype.
     """
-    if isinstance(gamma, (int, float)) and not 0.0 <= gamma < 1.0:  # a traced γ is the caller's to check
-        raise ValueError(f"gamma must lie in [0, 1), got {gamma}.")
+    if not isinstance(gamma, jax.Array):  # a traced γ is the caller's to check
+        validate.number_in("gamma", gamma, 0.0, 1.0, high_open=True)
     if jnp.ndim(cumulants) < 1:
         raise ValueError(f"cumulants must have a leading time axis, got shape {jnp.shape(cumulants)}.")
     return _returns(cumulants, gamma)
