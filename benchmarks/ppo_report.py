@@ -48,7 +48,7 @@ def launch(out: str, envs: list[str], agents: list[str], steps: int, seeds: int)
 def summarise(out: str, envs: list[str], agents: list[str]) -> None:
     from rtrl.experiments import training
 
-    print("| task | agent | env steps per seed | final return (mean ± 95% band) | per seed |")
+    print("| task | agent | env steps per seed | final return (mean ± 95% Student t over seeds) | per seed |")
     print("|---|---|---|---|---|")
     for env in envs:
         runs = [run_dir(out, env, a) for a in agents if os.path.exists(os.path.join(run_dir(out, env, a), "config.yaml"))]
@@ -58,7 +58,7 @@ def summarise(out: str, envs: list[str], agents: list[str]) -> None:
         for row in training.report(runs):
             per_seed = ", ".join(f"{v:.3f}" for v in row["per_seed"])
             print(f"| {env} | {row['label']} | {row['env_steps_per_seed']:,} | "
-                  f"{row['final_return']:.3f} ± {row['ci95']:.3f} | {per_seed} |")
+                  f"{row['interval'].format('.3f')} | {per_seed} |")
         training.plot_returns(runs, os.path.join(out, f"{env.split('/')[-1]}.png"))
     print(f"\nfinal return: {training.FINAL_RETURN}; plots: {out}/<task>.png")
 

@@ -1,16 +1,22 @@
 """Training runs: logs and checkpoints, resume to the same numbers, bad input refused before work."""
 
 import csv
+import dataclasses
 import os
+import struct
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from rtrl import envs
 from rtrl.agents import Agent, PPOConfig
-from rtrl.experiments import training
+from rtrl.envs.jax_env import JaxEnv
+from rtrl.experiments import checkpoint, training
 from rtrl.experiments.config import from_dict
 from rtrl.experiments.training import TrainConfig
+from rtrl.frozendict import FrozenDict
 
 TINY = PPOConfig(hidden_size=4, encoder=(8,), head=(8,), num_steps=32, num_minibatches=2, update_epochs=2)
 
@@ -40,7 +46,32 @@ def test_resume_continues_to_the_same_result(tmp_path):
     training.train(config, parts, resume=True)
     for seed in ("seed_0.csv", "seed_1.csv"):
         assert _rows(os.path.join(whole, seed)) == _rows(os.path.join(parts, seed))
+    # TensorBoard: the points logged after the checkpoint (iteration 3) are not written twice
+    for seed in ("seed_0", "seed_1"):
+        resumed, uninterrupted = _scalars(os.path.join(parts, "tb", seed)), _scalars(os.path.join(whole, "tb", seed))
+        assert resumed["episode_return"] == [32 * k for k in range(1, 7)]
+        assert resumed == uninterrupted
     assert _rows(os.path.join(whole, "seed_0.csv")) != _rows(os.path.join(whole, "seed_1.csv"))
+
+
+def _scalars(directory):
+    """{tag: [step, ...]} of every scalar in the TensorBoard event files of ``directory``, in file order
+    (read with tensorboardX's protobufs: a record is a little-endian u64 length, its masked CRC, the
+    serialised Event, its CRC)."""
+    from tensorboardX.proto import event_pb2
+
+    steps = {}
+    for name in sorted(os.listdir(directory)):
+        with open(os.path.join(directory, name), "rb") as f:
+            data = f.read()
+        at = 0
+        while at < len(data):
+            (length,) = struct.unpack("<Q", data[at:at + 8])
+            event = event_pb2.Event.FromString(data[at + 12:at + 12 + length])
+            at += 12 + length + 4
+            for value in event.summary.value:
+                steps.setdefault(value.tag, []).append(event.step)
+    return steps
 
 
 def test_resume_refuses_another_configuration_and_existing_directories_are_kept(tmp_path):
@@ -55,8 +86,11 @@ def test_resume_refuses_another_configuration_and_existing_directories_are_kept(
                                     "ppo": {**training.to_dict(TINY), "learning_rate": 0.1}})
     with pytest.raises(ValueError, match=r"another configuration \(ppo.learning_rate: run 0.0001, now 0.1\)"):
         training.train(other, out, resume=True)
-    with pytest.raises(ValueError, match="no config.yaml"):
+    with pytest.raises(ValueError, match="no such run directory"):
         training.train(config, str(tmp_path / "nothing"), resume=True)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no config.yaml"):
+        training.train(config, str(tmp_path / "empty"), resume=True)
     with open(os.path.join(out, "seed_0.csv")) as f:
         assert f.read() == before
 
@@ -106,3 +140,91 @@ def test_continuous_option_on_a_discrete_env_is_refused():
                                                                       num_minibatches=2))
     with pytest.raises(ValueError, match="action='continuous' does not match"):
         config.make_agent()
+
+
+@dataclasses.dataclass(frozen=True)
+class NanRewardAfter(JaxEnv):
+    """A JAX env whose rewards become NaN after ``after`` steps: a run that diverges at a known iteration."""
+
+    env: JaxEnv
+    after: int
+
+    @property
+    def observation_space(self):
+        return self.env.observation_space
+
+    @property
+    def action_space(self):
+        return self.env.action_space
+
+    def reset(self, key):
+        state, obs = self.env.reset(key)
+        return (state, jnp.zeros((), jnp.int32)), obs
+
+    def step(self, state, action, key):
+        inner, t = state
+        inner, obs, reward, done, info = self.env.step(inner, action, key)
+        return (inner, t + 1), obs, jnp.where(t >= self.after, jnp.nan, reward), done, info
+
+
+def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    make = envs.make
+    monkeypatch.setattr(envs, "make", lambda name, **kw: NanRewardAfter(make(name, **kw), after=64))
+    config = TrainConfig(env="jax/RepeatPreviousEasy", total_steps=32 * 6, seeds=2, checkpoint_every=1,
+                         wrappers="none", ppo=TINY)
+    out = str(tmp_path / "run")
+    with pytest.raises(training.Diverged, match=r"seed 0 diverged at iteration 3: .*loss is nan.*; seed 1 diverged "
+                       r"at iteration 3.*the last good checkpoint is .*checkpoint.npz \(iteration 2\); lower the "
+                       r"learning rate") as e:
+        training.train(config, out)
+    assert e.value.iteration == 3 and e.value.checkpoint_iteration == 2 and sorted(e.value.seeds) == [0, 1]
+    assert checkpoint.read_meta(os.path.join(out, training.CHECKPOINT))["step"] == 2
+    assert len(_rows(os.path.join(out, "seed_0.csv"))) == 2  # the diverged iteration is not logged
+    assert not os.path.exists(os.path.join(out, "summary.json"))  # no final return
+    _, _, state, iteration = training.load_state(out)
+    assert iteration == 2 and all(np.isfinite(x).all() for x in jax.tree.leaves(state.params))
+
+
+def test_out_of_memory_during_the_run_is_a_message(tmp_path):
+    config = TrainConfig(env="jax/RepeatPreviousEasy", total_steps=64, ppo=TINY)
+    prepared = training.prepare(config, str(tmp_path / "run"))
+
+    def exhausted(state):
+        raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 109775175680 bytes.")
+
+    prepared.seeds.iteration = exhausted
+    with pytest.raises(MemoryError, match=r"ran out of memory .*RESOURCE_EXHAUSTED.*the estimate was .* GB; reduce "
+                       r"num_steps \(32\), num_envs \(1\), hidden_size \(4\), or seeds \(1\)"):
+        training.run(prepared)
+    other = training.prepare(config, str(tmp_path / "other"))
+    other.seeds.iteration = lambda state: 1 / 0  # any other error is not turned into a message
+    with pytest.raises(ZeroDivisionError):
+        training.run(other)
+
+
+def test_memory_estimate_counts_rollouts_parameters_and_seeds():
+    small = TrainConfig(env="jax/RepeatPreviousEasy", ppo=TINY)
+    agent = small.make_agent()
+    one = training.memory_estimate(small, agent)
+    rollout = agent.rollout_bytes()
+    params = agent.parameter_count()[0] * 4
+    assert one == rollout + 2 * rollout // TINY.num_minibatches + 4 * params + rollout // TINY.num_steps
+    three = dataclasses.replace(small, seeds=3)
+    assert training.memory_estimate(three, three.make_agent()) == 3 * one
+    wide = dataclasses.replace(small, ppo=dataclasses.replace(TINY, hidden_size=400))
+    assert training.memory_estimate(wide, wide.make_agent()) > 50 * one  # RTRL traces grow with the width
+
+
+def test_mlp_ppo_config_drops_the_cell_it_does_not_have():
+    config = TrainConfig(env="jax/RepeatPreviousEasy", ppo=dataclasses.replace(TINY, agent="mlp-ppo", cell="gru"))
+    assert (config.ppo.cell, config.ppo.hidden_size) == (PPOConfig().cell, PPOConfig().hidden_size)
+    assert hash(config) == hash(TrainConfig(env="jax/RepeatPreviousEasy",
+                                            ppo=dataclasses.replace(TINY, agent="mlp-ppo")))
+
+
+def test_env_options_are_frozen_and_hash():
+    config = TrainConfig(env="jax/RepeatPreviousEasy", env_options={"previous_action": True})
+    assert isinstance(config.env_options, FrozenDict) and config.env_options == {"previous_action": True}
+    assert hash(config) == hash(TrainConfig(env="jax/RepeatPreviousEasy", env_options={"previous_action": True}))
+    with pytest.raises(ValueError, match="env_options must be a mapping"):
+        TrainConfig(env_options=5)

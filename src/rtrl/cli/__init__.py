@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from rich.markup import escape
 
@@ -47,19 +47,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; bad input and failed runs end with "error: ..." and an exit status, not a traceback.
+
+    Exit status: 0 done; 2 bad input (ValueError, and FloatingPointError of a diverged prediction
+    run, whose message says what to change); 1 a run that could not finish (a training run that
+    diverged, the device or the machine out of memory, a file that could not be written); 130
+    interrupted (Ctrl-C). Any other exception is a bug of rtrl and keeps its traceback.
+    """
     args = build_parser().parse_args(argv)
     try:
         for field in ("hidden_sizes", "batch_sizes", "modes", "cells"):
             if getattr(args, field, None) is not None:
                 setattr(args, field, tuple(getattr(args, field)))
         return args.func(args)
-    except (ValueError, FloatingPointError) as e:  # a configuration error or a divergence: plainly, no traceback
-        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
-        return 2
+    except (ValueError, FloatingPointError) as e:
+        if isinstance(e, _diverged_training()):  # the run went as far as it could: its message says what is kept
+            return _error(e, 1)
+        return _error(e, 2)  # a configuration error or a diverged prediction: plainly, no traceback
+    except MemoryError as e:
+        return _error(e if str(e) else "out of memory", 1)
+    except OSError as e:  # a file or directory the command could not read or write (disk full, permissions)
+        where = f" {e.filename!r}" if getattr(e, "filename", None) else ""
+        return _error(f"cannot access{where}: {e.strerror or e}", 1, notes=getattr(e, "__notes__", ()))
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _diverged_training() -> tuple[type[BaseException], ...]:
+    """`rtrl.experiments.training.Diverged` if that module was loaded (else nothing can have raised it)."""
+    training = sys.modules.get("rtrl.experiments.training")
+    return (training.Diverged,) if training is not None else ()
+
+
+def _error(e: BaseException | str, status: int, notes: Sequence[str] = ()) -> int:
+    console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+    for note in (*getattr(e, "__notes__", ()), *notes):
+        console.print(escape(note), soft_wrap=True)
+    return status
 
 
 if __name__ == "__main__":

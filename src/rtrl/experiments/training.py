@@ -1,131 +1,175 @@
-"""Training runs of the PPO agents (``rtrl train``): seeds, logs, checkpoints and resume.
+"""Training runs of the PPO agents (``rtrl train``): the run loop, checkpoints, resume, and what stops a run.
 
     config = TrainConfig(env="jax/CountRecallEasy", total_steps=1_000_000, seeds=3,
                          ppo=PPOConfig(agent="real-time-ppo", cell="rtu-linear", hidden_size=192))
-    train(config, "runs/countrecall")                 # config.yaml, seed_<k>.csv, tb/, checkpoint.npz, summary.json
+    result = train(config, "runs/countrecall")        # config.yaml, seed_<k>.csv, tb/, checkpoint.npz, summary.json
+    result.summary, result.agent, result.state        # the state of every seed on a leading axis
     train(config, "runs/countrecall", resume=True)    # continues from the last checkpoint
+    config, agent, state, iteration = load_state("runs/countrecall")
 
-Seed k (``seed + k``) initialises its parameters, environments and sampling from its own key.
-With a JAX-native environment the seeds run side by side under `jax.vmap`, one jitted call per
-iteration (rollout + update); with a host environment (popgym, MuJoCo) each seed has its own
-environments, stepped in lockstep with the others: one jitted policy call per step serves every
-seed, and the update is vmapped over the seeds.
+`train` is `prepare` (every check, nothing written: the run directory, the config against a
+resumed run, the environment and agent, the memory the run needs) then `run`. The topics live in
+their own modules: `train_config` (TrainConfig), `train_seeds` (the seeds run together: vmapped for
+JAX-native environments, in lockstep for host ones), `train_logs` (CSV and TensorBoard),
+`train_report` (reading runs back: final returns, tables, plots) and `checkpoint`.
 
-Logs: after every iteration one row per seed is appended to ``seed_<k>.csv`` (and flushed) and to
-TensorBoard: environment steps, the mean return and length of the episodes that ended in the
-rollout, the losses, KL, clip fraction, explained variance and steps/s. ``checkpoint.npz``
-(atomic) holds every seed's whole state every ``checkpoint_every`` iterations and at the end.
+Checkpoints: ``checkpoint.npz`` (atomic) holds every seed's whole state every ``checkpoint_every``
+iterations and at the end.
 
-Resume: the state is restored from the checkpoint and the CSV rows after it are dropped, so a
-run with a JAX-native environment continues to exactly the numbers of an uninterrupted run. A
-host environment cannot be restored mid-episode: on resume its environments are reset (seeded
-from the seed and the iteration) and the recurrent state starts afresh; parameters, optimiser
-state and random keys are restored.
+Resume: the state is restored from the checkpoint and the logs after it are dropped, so a run
+with a JAX-native environment continues to exactly the numbers of an uninterrupted run. A host
+environment cannot be restored mid-episode: on resume its environments are reset (seeded from the
+seed and the iteration) and the recurrent state starts afresh; parameters, optimiser state and
+random keys are restored.
+
+What stops a run, each with the last good checkpoint kept:
+  - divergence (`Diverged`): a seed's loss, metrics, parameters or optimiser state became NaN or
+    infinite; the iteration's state is dropped, neither logged nor checkpointed, and no summary
+    or final return is written;
+  - memory: a run whose estimate (`memory_estimate`) exceeds the available memory is refused by
+    `prepare`; an out-of-memory error of the device during the run becomes a `MemoryError`
+    naming the estimate and what to reduce;
+  - Ctrl-C (KeyboardInterrupt): the logs and checkpoint of the iteration under way are written
+    whole or not at all, so the run can be resumed.
 """
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import dataclasses
-import math
 import os
+import signal
+import threading
 import time
-from typing import Any, Callable, Mapping, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rtrl import agents, envs
+from rtrl import agents
 from rtrl.agents import PPOConfig
-from rtrl.experiments import checkpoint, plots, run_dir
-from rtrl.experiments.config import field, from_dict, load_yaml, save_yaml, to_dict
+from rtrl.experiments import checkpoint, memory, run_dir, train_logs, train_report, train_seeds
+from rtrl.experiments.config import from_dict, load_yaml, save_yaml, to_dict
+from rtrl.experiments.train_config import (RESUMABLE_CHANGES, WRAPPERS, TrainConfig, config_dict, learning_part,
+                                           load_config)
+from rtrl.experiments.train_report import FINAL_RETURN, final_returns, load_returns, plot_returns, report
 
-WRAPPERS = ("standard", "none")
+__all__ = ["CHECKPOINT", "FINAL_RETURN", "RATE", "RESUMABLE_CHANGES", "WRAPPERS", "Diverged", "PPOConfig", "Prepared",
+           "Progress", "TrainConfig", "TrainResult", "check", "check_training_run", "config_dict", "final_returns",
+           "from_dict", "load_config", "load_returns", "load_state", "memory_breakdown", "memory_estimate",
+           "plot_returns", "prepare", "report", "run", "to_dict", "train"]
+
 CHECKPOINT = "checkpoint.npz"
+# One definition of speed for the progress line, the final line and summary.json (the same as
+# rtrl.cli.common.RATE): env steps of all seeds per second, from the end of the first iteration
+# of this process (which compiles) to the end of the latest.
+RATE = "env steps/s, all seeds, excluding compilation"
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """A training run: environment, agent (``ppo``), budget, seeds and checkpoints."""
+class TrainResult(NamedTuple):
+    """What `train` returns: the summary (also in summary.json), the agent that was trained, the
+    final state of every seed (an `rtrl.agents.RunState` whose leaves have a leading seed axis) and,
+    for a host environment, seed k's environments as ``envs[k]`` (they hold their own state and
+    wrapper statistics; None for a JAX-native environment, whose state is in ``state``)."""
 
-    env: str = field("jax/CountRecallEasy", "environment: one of rtrl.envs.names()")
-    env_options: Mapping[str, Any] = field(None, "options of the environment, e.g. {previous_action: true}")
-    wrappers: str = field("standard", "standard (the RTU paper's stack: episode stats, action clipping, "
-                          "observation and reward normalisation, previous action/reward for discrete envs) or none")
-    total_steps: int = field(1_000_000, "environment steps per seed (rounded up to whole rollouts)")
-    seeds: int = field(1, "independent runs (vmapped for JAX-native environments, in lockstep for host ones)")
-    seed: int = field(0, "seed of the first run; run k uses seed + k")
-    checkpoint_every: int = field(10, "iterations between checkpoints")
-    label: str = field("", "a name for plots and tables")
-    ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig, metadata={"help": "the agent (PPOConfig)"})
+    summary: dict[str, Any]
+    agent: agents.Agent
+    state: agents.RunState
+    envs: list[Any] | None = None
 
-    def __post_init__(self):
-        object.__setattr__(self, "env_options", dict(self.env_options or {}))
-        for name in ("total_steps", "seeds", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}.")
-        if self.wrappers not in WRAPPERS:
-            raise ValueError(f"wrappers must be one of {WRAPPERS}, got {self.wrappers!r}.")
-        if not isinstance(self.ppo, PPOConfig):
-            raise ValueError(f"ppo must be a PPOConfig (or a mapping of its fields), got {self.ppo!r}.")
-        envs.spec(self.env)  # an unknown name raises with close matches
-        if "num_envs" in self.env_options:
-            raise ValueError("env_options.num_envs: set ppo.num_envs instead (the agent batches its envs).")
+
+class Progress(NamedTuple):
+    """What the ``progress`` callback of `run` gets after each iteration."""
+
+    iteration: int  # iterations done, counting from 1 (a resumed run continues its count)
+    iterations: int  # of the whole run
+    env_steps: int  # per seed, so far
+    total_env_steps: int  # per seed, of the whole run
+    steps_per_second: float | None  # RATE; None until an iteration after the compiling one has ended
+    final_return: float | None  # FINAL_RETURN so far, mean over the seeds with episodes; None before any
+
+
+class Diverged(FloatingPointError):
+    """A seed of a training run went non-finite. ``iteration`` (from 1) is the diverging iteration,
+    ``seeds`` maps each diverged seed to what went non-finite, ``checkpoint`` is the last good
+    checkpoint's path (None if none was written) and ``checkpoint_iteration`` its iteration."""
+
+    def __init__(self, message: str, *, iteration: int, seeds: dict[int, str], checkpoint: str | None,
+                 checkpoint_iteration: int | None):
+        super().__init__(message)
+        self.iteration = iteration
+        self.seeds = seeds
+        self.checkpoint = checkpoint
+        self.checkpoint_iteration = checkpoint_iteration
+
+
+@dataclasses.dataclass
+class Prepared:
+    """A run that `prepare` found possible; nothing written yet. `run` carries it out."""
+
+    config: TrainConfig
+    out: str
+    resume: bool
+    plan: Any  # run_dir.Plan for a new run, None on resume
+    seeds: train_seeds.Seeds
+    start: int  # the iteration the run continues from (0 for a new run, the checkpoint's on resume)
+    memory_bytes: int  # `memory_estimate`
 
     @property
-    def iterations(self) -> int:
-        return math.ceil(self.total_steps / self.ppo.rollout_size)
+    def agent(self) -> agents.Agent:
+        return self.seeds.agent
 
     @property
-    def name(self) -> str:
-        if self.label:
-            return self.label
-        p = self.ppo
-        if p.agent == "mlp-ppo":
-            return f"MLP PPO on {self.env}"
-        how = "RTRL" if p.agent == "real-time-ppo" else f"T-BPTT T={p.sequence_length}"
-        return f"{p.cell} n={p.hidden_size} ({how}) on {self.env}"
-
-    def make_env(self):
-        options = dict(self.env_options)
-        native = envs.spec(self.env).backend == "jax"
-        env = envs.make(self.env, **options) if native else envs.make(self.env, num_envs=self.ppo.num_envs,
-                                                                        **options)
-        if self.wrappers == "standard":
-            env = envs.wrappers.standard(env, gamma=self.ppo.gamma)
-        return env
-
-    def make_agent(self) -> agents.Agent:
-        return agents.make(self.ppo, self.make_env())
+    def finished(self) -> bool:
+        """A resumed run that has already done all its iterations."""
+        return self.start >= self.config.iterations
 
 
-def load_config(values: Mapping[str, Any]) -> TrainConfig:
-    return from_dict(TrainConfig, values)
+def memory_breakdown(config: TrainConfig, agent: agents.Agent) -> dict[str, int]:
+    """Bytes of memory a run holds at once, by part, from shapes (the compiled update adds its own
+    temporaries, which `memory.HEADROOM` leaves room for). With ``rollout = agent.rollout_bytes()``
+    (observations, actions, rewards and the carry of every step: the cell state and, for RTRL, its
+    traces) and P parameters of ``itemsize`` bytes, per seed:
+
+        rollouts      rollout × (1 + [gradient == "fresh"])     (a re-scanned copy for fresh gradients)
+        minibatches   2 × rollout / num_minibatches             (a minibatch and its gradient)
+        parameters    4 × P × itemsize                          (parameters, Adam's two moments, a gradient)
+        carry         rollout / num_steps                       (the carry held between iterations)
+
+    each times the seeds.
+    """
+    p = config.ppo
+    rollout = agent.rollout_bytes()
+    parts = {"rollouts": rollout * (2 if p.gradient == "fresh" else 1),
+             "minibatches": 2 * rollout // p.num_minibatches,
+             "parameters": 4 * agent.parameter_count()[0] * jnp.dtype(p.dtype).itemsize,
+             "carry": rollout // p.num_steps}
+    return {name: config.seeds * b for name, b in parts.items()}
 
 
-# Fields that may change on resume: how long to run and how often to checkpoint, not how to learn.
-RESUMABLE_CHANGES = ("total_steps", "checkpoint_every")
+def memory_estimate(config: TrainConfig, agent: agents.Agent) -> int:
+    """The sum of `memory_breakdown`: bytes the run holds at once."""
+    return sum(memory_breakdown(config, agent).values())
 
 
-def _learning_part(config: TrainConfig) -> TrainConfig:
-    return dataclasses.replace(config, **{k: getattr(TrainConfig(), k) for k in RESUMABLE_CHANGES})
+def _reduce_hint(config: TrainConfig) -> str:
+    """What a user can reduce, with the values now: "num_steps (2048), num_envs (1), ..."."""
+    p = config.ppo
+    cell = "" if p.agent == "mlp-ppo" else f"hidden_size ({p.hidden_size}), "
+    return f"num_steps ({p.num_steps}), num_envs ({p.num_envs}), {cell}or seeds ({config.seeds})"
 
 
-def check(config: TrainConfig, out: str, *, resume: bool = False, overwrite: bool = False) -> None:
-    """Refuse a bad run directory before any work: an existing one (without resume/overwrite), or
-    for resume, one without a checkpoint or of another configuration."""
+def check(config: TrainConfig, out: str, *, resume: bool = False, overwrite: bool = False) -> Any:
+    """Refuse a bad run directory before any work: an existing one (without resume/overwrite), an
+    unwritable or impossible path, or for resume, one without a checkpoint or of another
+    configuration. Returns the `run_dir.Plan` of a new run (None on resume); changes nothing."""
     if not resume:
-        run_dir.check_writable(out, overwrite=overwrite)
-        return
-    saved = os.path.join(out, run_dir.CONFIG)
-    if not os.path.exists(saved):
-        raise ValueError(f"cannot resume {out!r}: it holds no {run_dir.CONFIG} (not a training run directory).")
-    previous = load_config(load_yaml(saved))
-    if _learning_part(previous) != _learning_part(config):
+        return run_dir.prepare(out, overwrite=overwrite)
+    check_training_run(out)
+    previous = load_config(load_yaml(os.path.join(out, run_dir.CONFIG)))
+    if learning_part(previous) != learning_part(config):
         a, b = config_dict(previous), config_dict(config)
         diff = [f"{k}: run {a[k]!r}, now {b[k]!r}" for k in a if a[k] != b[k]]
         raise ValueError(f"cannot resume {out!r} with another configuration ({'; '.join(diff)}); only "
@@ -133,273 +177,203 @@ def check(config: TrainConfig, out: str, *, resume: bool = False, overwrite: boo
     path = os.path.join(out, CHECKPOINT)
     if not os.path.exists(path):
         raise ValueError(f"cannot resume {out!r}: no {CHECKPOINT} was written yet.")
-    if checkpoint.read_meta(path)["fingerprint"] != checkpoint.fingerprint(_learning_part(config)):
+    if checkpoint.read_meta(path)["fingerprint"] != checkpoint.fingerprint(learning_part(config)):
         raise ValueError(f"cannot resume {out!r}: its {CHECKPOINT} was written for another configuration than "
                          f"its {run_dir.CONFIG}; start a new run.")
+    if not os.access(out, os.W_OK):
+        raise ValueError(f"cannot resume {out!r}: the directory is not writable.")
+    return None
 
 
-def config_dict(config: TrainConfig) -> dict[str, Any]:
-    """Flat view of the fields (ppo fields as ppo.<name>), for messages."""
-    flat = {k: v for k, v in to_dict(config).items() if k != "ppo"}
-    flat.update({f"ppo.{k}": v for k, v in to_dict(config.ppo).items()})
-    return flat
+def check_training_run(out: str, doing: str = "resume") -> None:
+    """Refuse ``out`` unless it holds a training run's config.yaml (saying what it is otherwise)."""
+    saved = os.path.join(out, run_dir.CONFIG)
+    if not os.path.isdir(out):
+        raise ValueError(f"cannot {doing} {out!r}: no such run directory.")
+    if not os.path.exists(saved):
+        raise ValueError(f"cannot {doing} {out!r}: it holds no {run_dir.CONFIG} (not a training run directory).")
+    values = load_yaml(saved)
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    if any(key not in train_fields for key in values):
+        from rtrl.experiments.prediction import PredictionConfig
+
+        prediction_fields = {f.name for f in dataclasses.fields(PredictionConfig)}
+        if all(key in prediction_fields for key in values):
+            raise ValueError(f"cannot {doing} {out}: it is a prediction run (rtrl predict), not a training run "
+                             "(rtrl train).")
 
 
-class TrainResult(NamedTuple):
-    """What `train` returns: the summary (also in summary.json), the agent that was trained and the
-    final state of every seed (an `rtrl.agents.RunState` whose leaves have a leading seed axis)."""
-
-    summary: dict[str, Any]
-    agent: agents.Agent
-    state: agents.RunState
+def prepare(config: TrainConfig, out: str, *, resume: bool = False, overwrite: bool = False,
+            check_memory: bool = True) -> Prepared:
+    """Every check of a run, in order, before anything is written or deleted: the run directory
+    (`check`), the environment and the agent (built here), the memory the run needs against the
+    memory available (``check_memory``), and on resume the checkpoint's iteration."""
+    plan = check(config, out, resume=resume, overwrite=overwrite)
+    seeds = train_seeds.make(config)
+    breakdown = memory_breakdown(config, seeds.agent)
+    estimate = sum(breakdown.values())
+    if check_memory:
+        memory.check_fits(estimate, what=f"rtrl train: {config.name}, {config.seeds} seed(s)",
+                          reduce=_reduce_hint(config), breakdown=breakdown, device=True)
+    start = int(checkpoint.read_meta(os.path.join(out, CHECKPOINT))["step"]) if resume else 0
+    return Prepared(config, out, resume, plan, seeds, start, estimate)
 
 
 def train(config: TrainConfig, out: str, *, resume: bool = False, overwrite: bool = False,
-          progress: Callable[[int, float, float | None], None] | None = None,
-          stop_after: int | None = None) -> TrainResult:
-    """Run (or resume) ``config`` into the run directory ``out``; returns a `TrainResult`.
+          progress: Callable[[Progress], None] | None = None, stop_after: int | None = None,
+          check_memory: bool = True) -> TrainResult:
+    """Run (or resume) ``config`` into the run directory ``out``: `prepare` then `run`.
 
-    ``progress(env_steps_per_seed, steps_per_second, recent_return)`` is called after each iteration.
-    ``stop_after`` stops after that many iterations in total (for tests of resume; the checkpoint
-    is written there).
+    ``progress(Progress)`` is called after each iteration. ``stop_after`` stops after that many
+    iterations in total as if the process had been killed there (for tests of resume): only the
+    checkpoints due by then are written, and no summary (the result's summary is empty).
     """
-    check(config, out, resume=resume, overwrite=overwrite)
-    runners = _make_runners(config)
-    total_params, recurrent_params = runners.agent.parameter_count()
-    state = runners.init()
-    start = 0
-    if resume:
-        state, start = checkpoint.load(os.path.join(out, CHECKPOINT), like=state, config=_learning_part(config))
-        state = runners.after_restore(state, start)
-        _truncate_logs(out, config, start)
-        save_yaml(config, os.path.join(out, run_dir.CONFIG))  # a longer budget is recorded
-    else:
-        run_dir.create(out, config, overwrite=overwrite)
-    recent: list[float] = []
+    prepared = prepare(config, out, resume=resume, overwrite=overwrite, check_memory=check_memory)
+    return run(prepared, progress=progress, stop_after=stop_after)
+
+
+def run(prepared: Prepared, *, progress: Callable[[Progress], None] | None = None,
+        stop_after: int | None = None) -> TrainResult:
+    """Carry out a `Prepared` run (see the module docstring for what stops it)."""
+    config, out, seeds = prepared.config, prepared.out, prepared.seeds
+    state = seeds.init()
+    start = prepared.start
     last = config.iterations if stop_after is None else min(stop_after, config.iterations)
-    writers = _tensorboard(out, config)
+    if prepared.resume:
+        state, start = checkpoint.load(os.path.join(out, CHECKPOINT), like=state, config=learning_part(config))
+        if start >= last and os.path.exists(os.path.join(out, run_dir.SUMMARY)):  # already finished: nothing to do
+            return TrainResult(run_dir.read_summary(out), seeds.agent, state, seeds.envs)
+        state = seeds.after_restore(state, start)
+        history = train_logs.truncate(out, config, start)
+        save_yaml(config, os.path.join(out, run_dir.CONFIG))  # a longer budget is recorded
+        replacing = contextlib.nullcontext(out)
+    else:
+        history, replacing = None, run_dir.replacing(prepared.plan, config)
+    with replacing:
+        state, rate = _loop(prepared, state, start, last, progress, history)
+        if last < config.iterations:  # stopped by stop_after
+            return TrainResult({}, seeds.agent, state, seeds.envs)
+        summary = _summary(prepared, rate, last)
+        run_dir.write_summary(out, summary)
+        plot_returns([out], os.path.join(out, "returns.png"))
+    return TrainResult(summary, seeds.agent, state, seeds.envs)
+
+
+def _loop(prepared: Prepared, state: agents.RunState, start: int, last: int,
+          progress: Callable[[Progress], None] | None,
+          history: list[list[dict[str, Any]]] | None) -> tuple[agents.RunState, float | None]:
+    """Iterations ``start`` … ``last`` − 1; returns the final state and the RATE (None if it was
+    not measured: at most one iteration ran, and it compiled)."""
+    config, out, seeds = prepared.config, prepared.out, prepared.seeds
+    path = os.path.join(out, CHECKPOINT)
+    rollout = config.ppo.rollout_size
+    # per seed, the episode return of every iteration with episodes (a resumed run's logged ones first)
+    returns = [[float(r["episode_return"]) for r in kept if float(r["episodes"]) > 0] for kept in history] \
+        if history else [[] for _ in range(config.seeds)]
+    checkpointed = start if prepared.resume else None
+    rate = None
+    writers = train_logs.open_tensorboard(out, config, history)
     try:
         t_start, t_compiled = time.perf_counter(), None
         for it in range(start, last):
             t0 = time.perf_counter()
-            state, metrics = runners.iteration(state)
-            metrics = jax.device_get(metrics)
-            seconds = time.perf_counter() - t0
-            steps = (it + 1) * config.ppo.rollout_size
-            rate = config.seeds * config.ppo.rollout_size / max(seconds, 1e-9)
-            rows = _rows(config, metrics, it, steps, rate, time.perf_counter() - t_start)
+            with _out_of_memory_as_message(config, prepared.memory_bytes):
+                new_state, metrics = seeds.iteration(state)
+                metrics = jax.device_get(metrics)
+            diverged = train_seeds.divergence(metrics)
+            if diverged:
+                raise _diverged(config, it + 1, diverged, path if checkpointed is not None else None, checkpointed)
+            state = new_state
+            now = time.perf_counter()
+            steps = (it + 1) * rollout
+            metrics = {k: v for k, v in metrics.items() if k != train_seeds.PARAMETERS_FINITE}
+            rows = train_logs.rows(config, metrics, it + 1, steps, config.seeds * rollout / max(now - t0, 1e-9),
+                                   now - t_start)
             for k, row in enumerate(rows):
-                _append_csv(os.path.join(out, f"seed_{config.seed + k}.csv"), row)
-                for key, value in row.items():
-                    if key not in ("iteration", "env_steps"):
-                        writers[k].add_scalar(key, value, steps)
-            finished = [r["episode_return"] for r in rows if r["episodes"] > 0]
-            if finished:
-                recent = (recent + [float(np.mean(finished))])[-10:]
-            average = (time.perf_counter() - t_start) / max(1, it + 1 - start)
-            if progress is not None:
-                progress(steps, config.seeds * config.ppo.rollout_size / average,
-                         float(np.mean(recent)) if recent else None)
-            if (it + 1) % config.checkpoint_every == 0 or it + 1 == last:
-                checkpoint.save(os.path.join(out, CHECKPOINT), state, step=it + 1, config=_learning_part(config))
+                if row["episodes"] > 0:
+                    returns[k].append(row["episode_return"])
+            with _interrupt_deferred():  # the logs and the checkpoint of an iteration are written whole
+                train_logs.append(out, config, rows, writers)
+                if (it + 1) % config.checkpoint_every == 0 or it + 1 == config.iterations:
+                    checkpoint.save(path, state, step=it + 1, config=learning_part(config))
+                    checkpointed = it + 1
             if t_compiled is None:  # the first iteration compiles: the rate is measured after it
                 t_compiled = time.perf_counter()
-        timed = max(0, last - start - 1)
-        rate = timed * config.ppo.rollout_size * config.seeds / max(time.perf_counter() - t_compiled, 1e-9) \
-            if timed else float("nan")
+            elif it > start:
+                rate = (it - start) * rollout * config.seeds / max(time.perf_counter() - t_compiled, 1e-9)
+            if progress is not None:
+                finals = [train_report.final_return(r) for r in returns if r]
+                progress(Progress(it + 1, config.iterations, steps, config.iterations * rollout, rate,
+                                  float(np.mean(finals)) if finals else None))
     finally:
         for w in writers:
             w.close()
-    summary = _summary(out, config, total_params, recurrent_params, runners.agent.rollout_bytes(),
-                       rate, last)
-    run_dir.write_summary(out, summary)
-    plot_returns([out], os.path.join(out, "returns.png"))
-    return TrainResult(summary, runners.agent, state)
+    return state, rate
+
+
+def _diverged(config: TrainConfig, iteration: int, seeds: dict[int, str], path: str | None,
+              checkpointed: int | None) -> Diverged:
+    what = "; ".join(f"seed {config.seed + k} diverged at iteration {iteration}: {why}" for k, why in seeds.items())
+    if path is None:
+        kept = "no checkpoint was written before it"
+    else:
+        kept = f"the last good checkpoint is {path} (iteration {checkpointed})"
+    p = config.ppo
+    advice = (f"lower the learning rate (now {p.learning_rate:g})"
+              + ("" if p.max_grad_norm is not None else ", set max_grad_norm")
+              + " and start a new run (resuming with another learning rate is refused)")
+    return Diverged(f"{what}; {kept}; {advice}. No final return was written.", iteration=iteration,
+                    seeds={config.seed + k: why for k, why in seeds.items()}, checkpoint=path,
+                    checkpoint_iteration=checkpointed)
+
+
+@contextlib.contextmanager
+def _out_of_memory_as_message(config: TrainConfig, estimate: int) -> Iterator[None]:
+    """A device out-of-memory error (XLA's RESOURCE_EXHAUSTED) as a MemoryError that says what to reduce."""
+    try:
+        yield
+    except Exception as e:  # XlaRuntimeError has no stable import path across JAX versions
+        text = str(e)
+        if "RESOURCE_EXHAUSTED" not in text and "out of memory" not in text.lower():
+            raise
+        first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+        raise MemoryError(f"the device ran out of memory during the run ({first[:300]}); the estimate was "
+                          f"{memory.gigabytes(estimate)}; reduce {_reduce_hint(config)}.") from None
+
+
+@contextlib.contextmanager
+def _interrupt_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block ends, then raise KeyboardInterrupt (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+def _summary(prepared: Prepared, rate: float | None, iterations: int) -> dict[str, Any]:
+    agent = prepared.agent
+    return train_report.summary(prepared.out, prepared.config, parameters=agent.parameter_count(),
+                                rollout_bytes=agent.rollout_bytes(), memory_bytes=prepared.memory_bytes,
+                                steps_per_second=rate, steps_per_second_definition=RATE, iterations=iterations,
+                                device=jax.devices()[0].platform)
 
 
 def load_state(out: str) -> tuple[TrainConfig, agents.Agent, agents.RunState, int]:
     """Read a training run back: (config, agent, state, iteration) from ``out``'s config.yaml and
     checkpoint.npz. The agent is rebuilt from the config; ``state`` holds every seed on a leading
     axis, as `train` left it at the checkpoint's ``iteration``."""
-    saved = os.path.join(out, run_dir.CONFIG)
-    if not os.path.exists(saved):
-        raise ValueError(f"{out!r} holds no {run_dir.CONFIG}: not a training run directory.")
-    config = load_config(load_yaml(saved))
+    check_training_run(out, "load")
+    config = load_config(load_yaml(os.path.join(out, run_dir.CONFIG)))
     path = os.path.join(out, CHECKPOINT)
     if not os.path.exists(path):
         raise ValueError(f"{out!r} holds no {CHECKPOINT}: the run has not written a checkpoint yet.")
-    runners = _make_runners(config)
-    state, iteration = checkpoint.load(path, like=runners.init(), config=_learning_part(config))
-    return config, runners.agent, state, iteration
-
-
-# -- the per-back-end loop ---------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class _Runners:
-    agent: agents.Agent
-    init: Callable[[], Any]
-    iteration: Callable[[Any], tuple[Any, dict]]
-    after_restore: Callable[[Any, int], Any]
-
-
-def _make_runners(config: TrainConfig) -> _Runners:
-    keys = [jax.random.PRNGKey(config.seed + k) for k in range(config.seeds)]
-    agent = config.make_agent()
-    if agent.jax_native:
-        batched = jax.jit(jax.vmap(agent.iteration))
-        return _Runners(agent, lambda: jax.vmap(agent.init)(jnp.stack(keys)), batched, lambda s, it: s)
-    # Host environments hold their own state: each seed has its own envs; the seeds step in lockstep
-    # (one policy call per step for all of them) and are updated together under vmap.
-    envs = [agent.env] + [config.make_env() for _ in range(config.seeds - 1)]
-    update = jax.jit(jax.vmap(agent.update))
-
-    def init():
-        states = [dataclasses.replace(agent, env=env).init(key) for env, key in zip(envs, keys)]
-        return jax.tree.map(lambda *x: jnp.stack(x), *states)
-
-    def iteration(states):
-        states, rollout = agent.host_rollout_seeds(states, envs)
-        return update(states, rollout)
-
-    def after_restore(states, it):
-        e = config.ppo.num_envs
-        obs = np.stack([env.reset(seed=(config.seed + k) * 1_000_003 + it) for k, env in enumerate(envs)])
-        carry = jax.vmap(lambda p: agent.network.initial_carry(p, e))(states.params)
-        return states._replace(obs=jnp.asarray(obs, jnp.float32), first=jnp.ones_like(states.first), carry=carry,
-                               episode_return=jnp.zeros_like(states.episode_return),
-                               episode_length=jnp.zeros_like(states.episode_length))
-
-    return _Runners(agent, init, iteration, after_restore)
-
-
-# -- logs ----------------------------------------------------------------------------------------
-
-COLUMNS_FIRST = ("iteration", "env_steps", "episode_return", "episode_length", "episodes")
-
-
-def _rows(config: TrainConfig, metrics: Mapping[str, Any], it: int, steps: int, rate: float,
-          wall: float) -> list[dict[str, float]]:
-    rows = []
-    for k in range(config.seeds):
-        values = {key: float(np.asarray(v)[k]) for key, v in metrics.items() if key != "env_steps"}
-        row = {"iteration": it + 1, "env_steps": steps}
-        row.update({key: values.pop(key) for key in COLUMNS_FIRST[2:] if key in values})
-        row.update(dict(sorted(values.items())))
-        row["steps_per_second"] = rate
-        row["wall_seconds"] = wall
-        rows.append(row)
-    return rows
-
-
-def _append_csv(path: str, row: Mapping[str, float]) -> None:
-    new = not os.path.exists(path)
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-        f.flush()
-
-
-def _truncate_logs(out: str, config: TrainConfig, iteration: int) -> None:
-    """Drop the CSV rows written after the checkpoint (they will be written again)."""
-    for k in range(config.seeds):
-        path = os.path.join(out, f"seed_{config.seed + k}.csv")
-        if not os.path.exists(path):
-            continue
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        kept = [r for r in rows if int(float(r["iteration"])) <= iteration]
-        run_dir.write_csv(path, kept) if kept else os.remove(path)
-
-
-def _tensorboard(out: str, config: TrainConfig):
-    from tensorboardX import SummaryWriter
-
-    return [SummaryWriter(os.path.join(out, "tb", f"seed_{config.seed + k}")) for k in range(config.seeds)]
-
-
-def _summary(out: str, config: TrainConfig, total_params: int, recurrent_params: int, rollout_bytes: int,
-             rate: float, iterations: int) -> dict[str, Any]:
-    finals = final_returns(out)
-    mean, band = plots.mean_and_band(np.asarray(finals))
-    return {"name": config.name, "env": config.env, "agent": config.ppo.agent, "iterations": iterations,
-            "env_steps_per_seed": iterations * config.ppo.rollout_size, "seeds": config.seeds,
-            "final_return": {"mean": float(mean), "ci95": float(band), "per_seed": finals,
-                             "definition": FINAL_RETURN},
-            "parameters": total_params, "recurrent_parameters": recurrent_params,
-            "rollout_megabytes": rollout_bytes / 2**20,
-            "steps_per_second": rate, "steps_per_second_definition": "all seeds, after the first (compiling) iteration",
-            "device": jax.devices()[0].platform}
-
-
-FINAL_RETURN = "mean episode return over the last 10% of iterations with episodes"
-
-
-def final_returns(run: str) -> list[float]:
-    """Per seed of a training run directory (finished or not): the mean episode return over the
-    last 10% of its logged iterations in which episodes ended."""
-    finals = []
-    for f in _seed_files(run):
-        returns = [r["episode_return"] for r in run_dir.read_csv(os.path.join(run, f)) if r["episodes"] > 0]
-        tail = returns[-max(1, len(returns) // 10):] if returns else [float("nan")]
-        finals.append(float(np.mean(tail)))
-    return finals
-
-
-def _seed_files(run: str) -> list[str]:
-    files = sorted((f for f in os.listdir(run) if f.startswith("seed_") and f.endswith(".csv")),
-                   key=lambda f: int(f[len("seed_"):-len(".csv")]))
-    if not files:
-        raise ValueError(f"{run!r} holds no seed_<k>.csv.")
-    return files
-
-
-def load_returns(run: str) -> tuple[str, np.ndarray, np.ndarray]:
-    """(label, env steps (points,), episode return (seeds, points)) from a training run directory,
-    with iterations where no episode ended filled by the previous value."""
-    tables = [run_dir.read_csv(os.path.join(run, f)) for f in _seed_files(run)]
-    points = min(len(t) for t in tables)
-    x = np.array([r["env_steps"] for r in tables[0][:points]])
-    ys = []
-    for t in tables:
-        y, last = [], np.nan
-        for r in t[:points]:
-            last = r["episode_return"] if r["episodes"] > 0 else last
-            y.append(last)
-        ys.append(y)
-    label = os.path.basename(os.path.normpath(run))
-    config_path = os.path.join(run, run_dir.CONFIG)
-    if os.path.exists(config_path):
-        try:
-            label = load_config(load_yaml(config_path)).name
-        except ValueError:
-            pass
-    return label, x, np.array(ys)
-
-
-def report(runs: list[str]) -> list[dict[str, Any]]:
-    """One row per training run directory (finished or still running): its label and environment,
-    the env steps every seed has reached, and the final return (`final_returns`) as mean, 95% band
-    and per seed."""
-    rows = []
-    for run in runs:
-        label, x, _ = load_returns(run)
-        config = load_config(load_yaml(os.path.join(run, run_dir.CONFIG)))
-        finals = final_returns(run)
-        mean, band = plots.mean_and_band(np.asarray(finals))
-        rows.append({"run": run, "label": label, "env": config.env,
-                     "env_steps_per_seed": int(x[-1]) if len(x) else 0, "seeds": len(finals),
-                     "final_return": float(mean), "ci95": float(band), "per_seed": finals})
-    return rows
-
-
-def plot_returns(runs: list[str], path: str) -> None:
-    curves = {}
-    for run in runs:
-        label, x, ys = load_returns(run)
-        curves[label] = (x, ys)
-    plots.learning_curves(path, curves, xlabel="environment steps (per seed)", ylabel="episode return",
-                          title="mean and 95% band over seeds")
+    seeds = train_seeds.make(config)
+    state, iteration = checkpoint.load(path, like=seeds.init(), config=learning_part(config))
+    return config, seeds.agent, state, iteration

@@ -1,0 +1,120 @@
+"""`TrainConfig`: what a training run is (environment, agent, budget, seeds, checkpoints).
+
+    config = TrainConfig(env="jax/CountRecallEasy", total_steps=1_000_000, seeds=3,
+                         ppo=PPOConfig(agent="real-time-ppo", cell="rtu-linear", hidden_size=192))
+    config = load_config(yaml.safe_load(open("runs/x/config.yaml")))   # the same, from a mapping
+
+A run directory's ``config.yaml`` is this config written back (`rtrl.experiments.config.save_yaml`).
+On resume only `RESUMABLE_CHANGES` may differ from it: how long to run and how often to
+checkpoint, not how to learn (`learning_part` is the config with those fields reset).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from rtrl import agents, envs, validate
+from rtrl.agents import PPOConfig
+from rtrl.experiments.config import field, from_dict, to_dict
+from rtrl.frozendict import FrozenDict
+
+__all__ = ["CELL_FIELDS", "RESUMABLE_CHANGES", "TrainConfig", "WRAPPERS", "config_dict", "learning_part",
+           "load_config"]
+
+WRAPPERS = ("standard", "none")
+# Fields of PPOConfig that only a recurrent agent uses (mlp-ppo has no cell).
+CELL_FIELDS = ("cell", "hidden_size", "cell_options")
+# Fields that may change on resume: how long to run and how often to checkpoint, not how to learn.
+RESUMABLE_CHANGES = ("total_steps", "checkpoint_every")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """A training run: environment, agent (``ppo``), budget, seeds and checkpoints.
+
+    With ``ppo.agent == "mlp-ppo"`` the cell fields (`CELL_FIELDS`) are reset to their defaults:
+    the agent has no recurrent layer, and the config written to the run directory says so.
+    """
+
+    env: str = field("jax/CountRecallEasy", "environment: one of rtrl.envs.names()")
+    env_options: Mapping[str, Any] = field(None, "options of the environment, e.g. {previous_action: true}")
+    wrappers: str = field("standard", "standard (the RTU paper's stack: episode stats, action clipping, "
+                          "observation and reward normalisation, previous action/reward for discrete envs) or none")
+    total_steps: int = field(1_000_000, "environment steps per seed (rounded up to whole rollouts)")
+    seeds: int = field(1, "independent runs (vmapped for JAX-native environments, in lockstep for host ones)")
+    seed: int = field(0, "seed of the first run; run k uses seed + k")
+    checkpoint_every: int = field(10, "iterations between checkpoints")
+    label: str = field("", "a name for plots and tables")
+    ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig, metadata={"help": "the agent (PPOConfig)"})
+
+    def __post_init__(self):
+        options = self.env_options if self.env_options is not None else {}
+        if not isinstance(options, Mapping):
+            raise ValueError(f"env_options must be a mapping of option names to values, e.g. "
+                             f"{{previous_action: true}}, got {options!r}.")
+        object.__setattr__(self, "env_options", FrozenDict(options))
+        for name in ("total_steps", "seeds", "checkpoint_every"):
+            object.__setattr__(self, name, validate.positive_int(name, getattr(self, name)))
+        object.__setattr__(self, "seed", validate.non_negative_int("seed", self.seed))
+        validate.choice("wrappers", self.wrappers, WRAPPERS)
+        if not isinstance(self.label, str):
+            raise ValueError(f"label must be a string, got {self.label!r}.")
+        if not isinstance(self.ppo, PPOConfig):
+            raise ValueError(f"ppo must be a PPOConfig (or a mapping of its fields), got {self.ppo!r}.")
+        if not isinstance(self.env, str):
+            raise ValueError(f"env must be an environment name (one of rtrl.envs.names()), got {self.env!r}.")
+        envs.spec(self.env)  # an unknown name raises with close matches
+        if "num_envs" in self.env_options:
+            raise ValueError("env_options.num_envs: set ppo.num_envs instead (the agent batches its envs).")
+        if self.ppo.agent == "mlp-ppo":
+            defaults = PPOConfig()
+            object.__setattr__(self, "ppo", dataclasses.replace(
+                self.ppo, **{name: getattr(defaults, name) for name in CELL_FIELDS}))
+
+    @property
+    def iterations(self) -> int:
+        """Iterations (rollout + update) of the whole run: total_steps in whole rollouts."""
+        return math.ceil(self.total_steps / self.ppo.rollout_size)
+
+    @property
+    def name(self) -> str:
+        if self.label:
+            return self.label
+        p = self.ppo
+        if p.agent == "mlp-ppo":
+            return f"MLP PPO on {self.env}"
+        how = "RTRL" if p.agent == "real-time-ppo" else f"T-BPTT T={p.sequence_length}"
+        return f"{p.cell} n={p.hidden_size} ({how}) on {self.env}"
+
+    def make_env(self):
+        """The environment of one seed, wrapped (a JAX-native env unbatched; a host env with num_envs)."""
+        options = dict(self.env_options)
+        native = envs.spec(self.env).backend == "jax"
+        env = envs.make(self.env, **options) if native else envs.make(self.env, num_envs=self.ppo.num_envs,
+                                                                        **options)
+        if self.wrappers == "standard":
+            env = envs.wrappers.standard(env, gamma=self.ppo.gamma)
+        return env
+
+    def make_agent(self) -> agents.Agent:
+        return agents.make(self.ppo, self.make_env())
+
+
+def load_config(values: Mapping[str, Any]) -> TrainConfig:
+    """A `TrainConfig` from a mapping (a YAML file), unknown keys refused."""
+    return from_dict(TrainConfig, values)
+
+
+def learning_part(config: TrainConfig) -> TrainConfig:
+    """``config`` with the fields that may change on resume reset: what a checkpoint belongs to."""
+    return dataclasses.replace(config, **{k: getattr(TrainConfig(), k) for k in RESUMABLE_CHANGES})
+
+
+def config_dict(config: TrainConfig) -> dict[str, Any]:
+    """Flat view of the fields (ppo fields as ppo.<name>), for messages."""
+    flat = {k: v for k, v in to_dict(config).items() if k != "ppo"}
+    flat.update({f"ppo.{k}": v for k, v in to_dict(config.ppo).items()})
+    return flat
