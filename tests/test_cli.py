@@ -267,3 +267,23 @@ def test_float_flags_refuse_infinity(capsys):
     with pytest.raises(SystemExit):
         main(["gradcheck", "--tolerance", "inf"])
     assert "positive (finite) number" in capsys.readouterr().err
+
+
+def test_readme_step_size_and_bad_numbers(tmp_path, capsys, monkeypatch):
+    from rtrl.experiments import prediction
+
+    out = tmp_path / "run"
+    small = ["--hidden-size", "2", "--steps", "2e2", "--seeds", "1", "--chunk", "200", "--curve-points", "2",
+             "--final-window", "100"]
+    assert main(["predict", "--step-size", "3e-3", *small, "--out", str(out)]) == 0
+    assert "step_size: 0.003" in (out / "config.yaml").read_text()
+    capsys.readouterr()
+    monkeypatch.setattr(prediction, "run", _must_not_run)
+    for value in (".inf", "inf", ".nan"):
+        assert main(["predict", "--step-size", value, *small, "--out", str(tmp_path / "x")]) == 2
+        assert "step_size must be a positive number, got" in capsys.readouterr().out
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# all commented out\n")
+    assert main(["predict", "--config", str(empty), "--out", str(tmp_path / "x")]) == 2
+    assert "is empty" in capsys.readouterr().out
+    assert not (tmp_path / "x").exists()

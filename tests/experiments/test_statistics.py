@@ -40,6 +40,8 @@ def test_format_names_the_interval():
     assert str(result) == "0.0174 ± 0.0048 (95% t, n=3)"
     assert statistics.Interval(mean=12345.6, half_width=210.0, n=2).format() == "12,346 ± 210 (95% t, n=2)"
     assert result.format(".2f") == "0.02 ± 0.00 (95% t, n=3)"
+    assert result.format(compact=True) == "0.0174 ± 0.0048"
+    assert statistics.interval([0.0174]).format(compact=True) == "0.0174 (n=1)"
     d = result.to_dict()
     assert d["interval"] == statistics.DEFINITION == "95% Student t over seeds" and d["ci95"] == 0.0048
 

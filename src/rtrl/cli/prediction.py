@@ -22,7 +22,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out = args.out or os.path.join("runs", run_dir.default_name("predict"))
     plan = run_dir.prepare(out, overwrite=args.overwrite)
     prediction.check_memory(config)
-    console.print(f"{config.name} on {config.task} {config.task_options or ''}: {config.steps:,} steps x "
+    options = f" {dict(config.task_options)}" if config.task_options else ""
+    console.print(f"{config.name} on {config.task}{options}: {config.steps:,} steps x "
                   f"{config.seeds} seed(s), {config.flops_per_step():,} FLOPs per learning step")
     with StepProgress(config.steps, label=f"predict {config.name}", seeds=config.seeds) as progress:
         result = prediction.run(config, progress=progress.update)
@@ -45,7 +46,7 @@ def _print_prediction_table(rows) -> None:
         if prediction.worse_than_zero(s):
             worse.append(name)
             shown += " [yellow](worse than the zero predictor)[/yellow]"
-        table.add_row(shown, m.format(".4f"), f.format(".4f"), f"{s['flops_per_step']:,}",
+        table.add_row(shown, m.format(".4f", compact=True), f.format(".4f", compact=True), f"{s['flops_per_step']:,}",
                       f"{s['steps_per_second']:,.0f}")
     for ref, label in (("oracle", "oracle (best possible from history)"), ("zero", "zero predictor")):
         table.add_row(f"[dim]{label}[/dim]", f"[dim]{first['msre'][ref]['mean']:.4f}[/dim]",
@@ -97,7 +98,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         table = Table("run", "env steps/seed", "final return", "per seed")
         for row, label in zip(training.report(list(drawn.runs)), drawn.labels):
             final = statistics.interval(row["per_seed"])
-            table.add_row(escape(label), f"{row['env_steps_per_seed']:,}", final.format(".3f"),
+            table.add_row(escape(label), f"{row['env_steps_per_seed']:,}", final.format(".3f", compact=True),
                           " ".join(f"{v:.3f}" for v in row["per_seed"]))
         console.print(table)
         console.print(f"final return: {training.FINAL_RETURN}; mean ± half-width of the {statistics.DEFINITION}",

@@ -67,13 +67,15 @@ class Interval:
     def __str__(self) -> str:
         return self.format()
 
-    def format(self, spec: str | None = None) -> str:
+    def format(self, spec: str | None = None, *, compact: bool = False) -> str:
         """"0.0174 ± 0.0048 (95% t, n=3)"; one seed: "0.0174 (n=1)". ``spec`` is a format spec
-        for both numbers (default: 4 significant digits, thousands separated above 1000)."""
+        for both numbers (default: 4 significant digits, thousands separated above 1000).
+        ``compact`` leaves out "(95% t, n=3)" (for a table that states it once)."""
         mean = format_number(self.mean, spec)
         if self.half_width is None:
             return f"{mean} (n={self.n})"
-        return f"{mean} ± {format_number(self.half_width, spec)} ({self.confidence:.0%} t, n={self.n})"
+        interval = f"{mean} ± {format_number(self.half_width, spec)}"
+        return interval if compact else f"{interval} ({self.confidence:.0%} t, n={self.n})"
 
     def to_dict(self) -> dict[str, Any]:
         """For summary.json: mean, ci95 (null for one seed), n, per_seed and the definition."""
