@@ -228,3 +228,4 @@ def test_env_options_are_frozen_and_hash():
     assert hash(config) == hash(TrainConfig(env="jax/RepeatPreviousEasy", env_options={"previous_action": True}))
     with pytest.raises(ValueError, match="env_options must be a mapping"):
         TrainConfig(env_options=5)
+    assert TrainConfig(label=5).label == "5"  # `--label 5` is read as a number

@@ -94,13 +94,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     prepared = training.prepare(config, out, resume=args.resume, overwrite=args.overwrite)
     agent = prepared.agent
     total, recurrent = agent.parameter_count()
-    console.print(f"{escape(config.name)}: {config.iterations} iterations x {config.ppo.rollout_size:,} steps, "
+    console.print(f"{escape(config.name)}: {config.iterations:,} iterations x {config.ppo.rollout_size:,} steps, "
                   f"{config.seeds} seed(s); {total:,} parameters ({recurrent:,} recurrent); memory estimate "
                   f"{prepared.memory_bytes / 2**20:,.1f} MB (a rollout takes {agent.rollout_bytes() / 2**20:,.1f} MB)",
                   soft_wrap=True)
     if args.resume:
         if prepared.finished:
-            console.print(f"{escape(out)} already finished its {config.iterations} iterations "
+            console.print(f"{escape(out)} already finished its {config.iterations:,} iterations "
                           f"({config.iterations * config.ppo.rollout_size:,} steps per seed); nothing to do "
                           "(raise --total-steps to train longer).", soft_wrap=True)
         else:

@@ -60,6 +60,8 @@ class TrainConfig:
             object.__setattr__(self, name, validate.positive_int(name, getattr(self, name)))
         object.__setattr__(self, "seed", validate.non_negative_int("seed", self.seed))
         validate.choice("wrappers", self.wrappers, WRAPPERS)
+        if validate.is_real(self.label):  # `--label 5` parses as a number; it names the run all the same
+            object.__setattr__(self, "label", str(self.label))
         if not isinstance(self.label, str):
             raise ValueError(f"label must be a string, got {self.label!r}.")
         if not isinstance(self.ppo, PPOConfig):
