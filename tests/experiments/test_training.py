@@ -228,4 +228,11 @@ def test_env_options_are_frozen_and_hash():
     assert hash(config) == hash(TrainConfig(env="jax/RepeatPreviousEasy", env_options={"previous_action": True}))
     with pytest.raises(ValueError, match="env_options must be a mapping"):
         TrainConfig(env_options=5)
+
+
+def test_env_options_are_checked_when_the_config_is_built():
+    with pytest.raises(ValueError, match="previous_action must be true or false, got 'maybe'"):
+        TrainConfig(env="jax/RepeatPreviousEasy", env_options={"previous_action": "maybe"})
+    with pytest.raises(ValueError, match="does not take option"):
+        TrainConfig(env="jax/RepeatPreviousEasy", env_options={"colour": 3})
     assert TrainConfig(label=5).label == "5"  # `--label 5` is read as a number

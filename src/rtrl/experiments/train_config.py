@@ -68,9 +68,12 @@ class TrainConfig:
             raise ValueError(f"ppo must be a PPOConfig (or a mapping of its fields), got {self.ppo!r}.")
         if not isinstance(self.env, str):
             raise ValueError(f"env must be an environment name (one of rtrl.envs.names()), got {self.env!r}.")
-        envs.spec(self.env)  # an unknown name raises with close matches
         if "num_envs" in self.env_options:
             raise ValueError("env_options.num_envs: set ppo.num_envs instead (the agent batches its envs).")
+        # An unknown name (with close matches), an unknown option or a mistyped one is refused here, when the
+        # config is built; a missing optional extra only when the run is prepared, so that runs can still be
+        # read back (plotted, reported) on a machine without that extra.
+        envs.spec(self.env).check_options(self.env_options)
         if self.ppo.agent == "mlp-ppo":
             defaults = PPOConfig()
             object.__setattr__(self, "ppo", dataclasses.replace(
