@@ -80,3 +80,14 @@ def test_envs_names_what_a_missing_extra_needs(capsys, monkeypatch):
     out = _out(capsys)
     assert f"{len(rtrl.envs.names('atari'))} need an extra that is not installed" in out
     assert rtrl.envs.spec("atari/Pong").install in out.replace("\n", " ")
+
+
+def test_version_prints_the_installed_version(capsys):
+    from importlib.metadata import version
+
+    from rtrl.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"rtrl {version('rtrl')}"

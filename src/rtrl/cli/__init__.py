@@ -5,10 +5,13 @@
     rtrl compare PRESET       a named comparison of prediction learners (demo, compute-match)
     rtrl plot RUN_DIR...      redraw learning curves from run directories
     rtrl train                train a PPO agent (Real-Time PPO, T-BPTT PPO, MLP PPO) from a preset, YAML or flags
+    rtrl eval RUN_DIR         evaluate a trained agent: true episode returns, optionally a video
+    rtrl envs                 the environment names, by family, and whether their extras are installed
     rtrl gradcheck            exact-gradient check of every RTRL cell against BPTT (float64)
     rtrl bench cells          per-step time: forward, RTRL, T-BPTT; table + CSV
     rtrl cells                the cells, their options and trace rules
     rtrl cost CELL ...        FLOPs and memory per step from the cost model
+    rtrl --version            the installed version
 """
 
 from __future__ import annotations
