@@ -1,8 +1,8 @@
 """The `rtrl` command: each subcommand runs, and bad input is refused before any work."""
 
 import csv
-import os
 import json
+import os
 
 import pytest
 
@@ -233,7 +233,7 @@ def test_progress_prints_every_few_seconds_on_slow_jobs_and_names_the_learner():
 
 
 def test_a_resumed_or_finished_job_says_so_and_never_prints_nan():
-    progress, buffer, clock = _plain_progress(total=100, label="train", start=100)
+    progress, buffer, _ = _plain_progress(total=100, label="train", start=100)
     with progress:
         progress.update(100)
     text = buffer.getvalue()

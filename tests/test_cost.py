@@ -9,7 +9,6 @@ import pytest
 import rtrl
 from rtrl import cost
 
-
 # -- an independent FLOP count: the primitives of the cell's jaxpr -------------------------------
 
 # One FLOP per output element (the cost model's convention): arithmetic and elementary functions.

@@ -53,10 +53,18 @@ def test_curves_band_is_per_point():
     np.testing.assert_allclose(half, [4.303 * 1.0 / math.sqrt(3), 4.303 * math.sqrt(3) / math.sqrt(3)], rtol=2e-4)
 
 
-def test_plots_band_is_the_t_interval():
+def test_plots_band_is_the_t_interval(tmp_path, monkeypatch):
     """The band plots draw is the same t interval (the old 1.96 band was 2.2× too narrow here)."""
-    _, band = plots.mean_and_band(np.array([1.0, 3.0, 2.0]))
-    assert band == pytest.approx(4.303 / math.sqrt(3), rel=2e-4)
+    bands = []
+    real = plots._band
+    monkeypatch.setattr(plots, "_band", lambda ax, x, mean, half, color: bands.append(half) or real(ax, x, mean,
+                                                                                                   half, color))
+    plots.learning_curves(str(tmp_path / "c.png"), {"a": (np.arange(2), np.array([[1.0, 5.0], [3.0, 5.0],
+                                                                                  [2.0, 5.0]]))},
+                          xlabel="x", ylabel="y")
+    plots.sweep(str(tmp_path / "s.png"), {"a": [(1.0, [1.0, 3.0, 2.0]), (2.0, [4.0])]}, xlabel="x", ylabel="y")
+    assert bands[0] == pytest.approx([4.303 / math.sqrt(3), 0.0], rel=2e-4)
+    assert bands[1][0] == pytest.approx(4.303 / math.sqrt(3), rel=2e-4) and np.isnan(bands[1][1])  # one seed
 
 
 def test_no_values_is_refused():

@@ -17,7 +17,8 @@ import contextlib
 import dataclasses
 import os
 import re
-from typing import Any, Callable, ContextManager, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ def check(entries: Sequence[Entry], out: str, *, overwrite: bool = False) -> run
 
 
 def run_all(entries: Sequence[Entry], out: str, *, overwrite: bool = False, title: str = "",
-            progress_for: Callable[[int, Entry], ContextManager[Any]] | None = None,
+            progress_for: Callable[[int, Entry], contextlib.AbstractContextManager[Any]] | None = None,
             ) -> list[tuple[Entry, dict[str, Any]]]:
     """Run every entry, write its run directory under ``out`` and the comparison files; returns summaries.
 

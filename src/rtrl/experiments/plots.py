@@ -16,16 +16,6 @@ BAND = statistics.DEFINITION
 _LINESTYLES = ("-", "--", ":", "-.")  # the default colour cycle has 10 colours: then the next style
 
 
-def mean_and_band(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over ``axis`` and the half-width of the 95% Student t interval, zero for one seed.
-
-    Kept for callers that store the half-width as a number; new code uses
-    `statistics.interval` (which has no interval for one seed) or `statistics.mean_and_half_width`.
-    """
-    mean, half = statistics.mean_and_half_width(values, axis=axis)
-    return mean, np.nan_to_num(half, nan=0.0)
-
-
 def image_formats() -> set[str]:
     """File extensions the Agg back-end writes (png, pdf, svg, ...)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg

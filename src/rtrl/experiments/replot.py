@@ -84,11 +84,6 @@ def expand(paths: list[str]) -> list[str]:
     return list(dict.fromkeys(os.path.normpath(r) for r in runs))  # a run named twice is drawn once
 
 
-def prediction_runs(paths: list[str]) -> list[str]:
-    """The run directories named by ``paths`` (kept for callers of the earlier name)."""
-    return expand(paths)
-
-
 def kind_of(runs: list[str]) -> str:
     """The one kind of all ``runs``; a mix is refused, naming which is which."""
     kinds = {run: run_kind(run) for run in runs}

@@ -165,20 +165,6 @@ def replacing(plan: Plan, config: Any) -> Iterator[str]:
     finish(plan)
 
 
-def create(path: str, config: Any, *, overwrite: bool = False) -> str:
-    """Deprecated, for callers not yet on `prepare`/`replacing`: make ``path`` and write the config,
-    deleting a replaced run at once."""
-    plan = prepare(path, overwrite=overwrite)
-    start(plan, config)
-    finish(plan)
-    return path
-
-
-def check_writable(path: str, *, overwrite: bool = False) -> None:
-    """Deprecated: `prepare` without keeping its plan."""
-    prepare(path, overwrite=overwrite)
-
-
 def _backup_name(path: str) -> str:
     parent, name = os.path.split(os.path.abspath(path))
     stamp = f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}"
