@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from rtrl import cells as cells_lib
+from rtrl import validate
 from rtrl.cells.base import Cell, Params
 from rtrl.grad import bptt_gradient, rtrl_gradient
 
@@ -77,6 +78,10 @@ def check_cell(name: str | cells_lib.CellDef, *, hidden_size: int = 5, input_siz
                batch_size: int = 3, steps: int = 60, traces: str | None = None, seed: int = 0,
                dtype: Any = "float64", **options: Any) -> GradCheck:
     """Compare RTRL with BPTT for one cell configuration (see the module docstring)."""
+    for field, value in (("input_size", input_size), ("batch_size", batch_size), ("steps", steps)):
+        validate.positive_int(field, value)
+    if not validate.is_integer(seed):
+        raise ValueError(f"seed must be an integer, got {seed!r}.")
     rtrl_cell = cells_lib.make(name, hidden_size=hidden_size, gradient="rtrl", dtype=dtype, traces=traces,
                                **options)
     bptt_cell = cells_lib.make(name, hidden_size=hidden_size, gradient="bptt", dtype=dtype, **options)

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import pytest
 
 import rtrl
+import rtrl.gradcheck
 
 
 def _cell(**kw):
@@ -104,3 +105,14 @@ def test_carry_from_the_other_gradient_mode():
     params = rtrl_cell.init(jax.random.PRNGKey(0), 3)
     with pytest.raises(ValueError, match="carry does not match gradient='rtrl'"):
         rtrl_cell.step(params, bptt_cell.initial_carry(params, 2), jnp.ones((2, 3)), jnp.zeros(2, bool))
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(steps=0), "steps must be a positive integer, got 0"),
+    (dict(batch_size=True), "batch_size must be a positive integer, got True"),
+    (dict(input_size=2.5), "input_size must be a positive integer, got 2.5"),
+    (dict(seed="1"), "seed must be an integer"),
+])
+def test_gradcheck_refuses_bad_sizes_before_any_work(kw, message):
+    with pytest.raises(ValueError, match=message):
+        rtrl.gradcheck.check_cell("rnn", **kw)

@@ -5,8 +5,12 @@
     state = agent.init(jax.random.PRNGKey(0))
     state, metrics = agent.iteration(state)
 
-GAE, the PPO loss and minibatching live once in `rtrl.agents.ppo`; the network (encoder → cell →
-actor/critic heads, Elelimy et al. 2024, arXiv 2409.01449) in `rtrl.agents.network`.
+Modules, one topic each: `ppo` (GAE, the clipped loss, the optimiser), `update` (the one PPO
+update loop: epochs × minibatches), `real_time_ppo` and `tbptt_ppo` (each agent's loss and data
+path on that loop; MLP PPO uses Real-Time PPO's with no carry), `rollout` (run state, stored
+rollouts, the JAX and host rollout loops), `network` (encoder → cell → actor/critic heads, Elelimy
+et al. 2024, arXiv 2409.01449), `distributions` (Categorical, DiagGaussian), `budget` (parameter
+counts, hidden size for a budget), `config` (PPOConfig), `agent` (`make`, `Agent`).
 """
 
 from rtrl.agents import ppo
