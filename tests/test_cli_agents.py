@@ -36,6 +36,24 @@ def test_eval_prints_every_episode_and_the_mean_with_its_interval(run_dir, capsy
     assert "95% t, n=3" in out and "deterministic" in out
 
 
+def test_eval_of_a_host_run_uses_its_statistics_and_notes_an_old_checkpoint_without(tmp_path, capsys):
+    from rtrl.experiments import checkpoint, training
+
+    config = TrainConfig(env="popgym/RepeatPreviousEasy", total_steps=32, checkpoint_every=1,
+                         ppo=PPOConfig(agent="mlp-ppo", encoder=(8,), head=(8,), num_envs=2, num_steps=16,
+                                       num_minibatches=1, update_epochs=1))
+    out = rtrl.train(config, str(tmp_path / "host")).run_dir
+    capsys.readouterr()
+    assert main(["eval", out, "--episodes", "1", "--deterministic"]) == 0
+    assert "note:" not in _out(capsys)  # the run's statistics are used
+    # a checkpoint of an older version held none for a host run (env_state was ())
+    _, _, state, step = training.load_state(out)
+    checkpoint.save(f"{out}/{training.CHECKPOINT}", state._replace(env_state=()), step=step,
+                    config=training.learning_part(config))
+    assert main(["eval", out, "--episodes", "1", "--deterministic"]) == 0
+    assert "holds no wrapper statistics" in _out(capsys).replace("\n", " ")
+
+
 @pytest.mark.parametrize("argv,message", [
     (["eval", "{tmp}/missing"], "does not exist"),
     (["eval", "{tmp}"], "not a training run directory"),

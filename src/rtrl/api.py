@@ -18,11 +18,14 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtrl.agents.evaluation import EvaluationResult, evaluate
 from rtrl.agents.policy import TrainedAgent
 from rtrl.agents.saving import load
+
+if TYPE_CHECKING:  # the experiments layer is imported when `train` runs
+    from rtrl.experiments.training import Progress
 
 __all__ = ["EvaluationResult", "TrainedAgent", "TrainedRun", "evaluate", "load", "train"]
 
@@ -70,7 +73,7 @@ def default_run_dir(prefix: str = "train") -> str:
 
 
 def train(config: Any, out: str | None = None, *, overwrite: bool = False, resume: bool = False,
-          progress: Callable[[int, float, float | None], None] | None = None) -> TrainedRun:
+          progress: Callable[[Progress], None] | None = None) -> TrainedRun:
     """Train (or resume) the run ``config`` describes and return its trained agents.
 
     Args:
@@ -78,7 +81,11 @@ def train(config: Any, out: str | None = None, *, overwrite: bool = False, resum
       out: the run directory; None writes a new ``runs/train-<date>-<time>`` under the working directory.
       overwrite: replace ``out`` if it is an existing run directory.
       resume: continue the run in ``out`` from its last checkpoint.
-      progress: called after every iteration with (env steps per seed, steps/s, recent mean return or None).
+      progress: called after every iteration with a `rtrl.experiments.training.Progress` (iteration,
+        iterations, env steps per seed so far and in all, steps/s or None, final return so far or None).
+
+    Every seed's agent carries its wrapper statistics at the end of training (for a host
+    environment too: a training run keeps them in its state and checkpoints).
     """
     from rtrl.experiments import training
 
@@ -90,9 +97,7 @@ def train(config: Any, out: str | None = None, *, overwrite: bool = False, resum
             raise ValueError("resume=True needs out=RUN_DIR, the run to continue.")
         out = default_run_dir()
     result = training.train(config, out, resume=resume, overwrite=overwrite, progress=progress)
-    host_envs = getattr(result, "envs", None)  # the host env of each seed, where training gives them back
-    if host_envs is None and not result.agent.jax_native:
-        host_envs = [result.agent.env] + [None] * (config.seeds - 1)
-    agents = tuple(TrainedAgent.from_training(config, result.agent, result.state, k, envs=host_envs)
-                   for k in range(config.seeds))
+    # the statistics come from result.state (a host run keeps them there too), never from live envs,
+    # which a finished run that is "resumed" has only just reset
+    agents = tuple(TrainedAgent.from_training(config, result.agent, result.state, k) for k in range(config.seeds))
     return TrainedRun(run_dir=out, config=config, summary=result.summary, agents=agents)

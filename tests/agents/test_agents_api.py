@@ -180,14 +180,34 @@ def test_train_without_out_writes_a_new_run_under_runs(trained):
         rtrl.train(_config().ppo)
 
 
-def test_train_on_a_host_env_keeps_its_wrapper_statistics(tmp_path):
+def test_a_host_run_keeps_every_seeds_wrapper_statistics(tmp_path, monkeypatch):
+    from rtrl.experiments import training
+
     config = dataclasses.replace(_config("mlp-ppo", env="popgym/RepeatPreviousEasy", num_envs=1, num_steps=16,
-                                         num_minibatches=1), total_steps=32)
-    run = rtrl.train(config, str(tmp_path / "host"))
-    stats = run.agent.statistics
-    assert stats.observation is not None and float(stats.observation.count) == pytest.approx(33, abs=0.01)
-    assert stats.reward is not None
-    result = rtrl.evaluate(run.agent, episodes=2, seed=3)
+                                         num_minibatches=1), total_steps=32, seeds=2)
+    live = []
+    train = training.train
+
+    def keep_envs(*args, **kwargs):  # the run's host envs, whose wrappers hold the statistics at the end
+        result = train(*args, **kwargs)
+        live.extend(result.envs)
+        return result
+
+    monkeypatch.setattr(training, "train", keep_envs)
+    seen = []
+    run = rtrl.train(config, str(tmp_path / "host"), progress=seen.append)
+    assert [type(p) for p in seen] == [training.Progress] * 2 and seen[-1].env_steps == 32
+    for k in range(2):
+        expected = WrapperStatistics(wrappers.observation_moments(live[k]), wrappers.reward_moments(live[k]))
+        assert float(expected.observation.count) == pytest.approx(33, abs=0.01)  # 1 reset + 32 steps
+        read = TrainedAgent.from_run(run.run_dir, seed=k)
+        for agent in (run.agents[k], read):  # every seed's own statistics, from the run and from its checkpoint
+            assert agent.statistics.observation is not None and agent.statistics.reward is not None
+            for part in WrapperStatistics._fields:
+                for mine, theirs in zip(getattr(agent.statistics, part), getattr(expected, part), strict=True):
+                    np.testing.assert_array_equal(mine, theirs)
+    assert not np.array_equal(run.agents[0].statistics.observation.mean, run.agents[1].statistics.observation.mean)
+    result = rtrl.evaluate(run.agents[1], episodes=2, seed=3)
     assert result.episodes == 2
 
 

@@ -12,8 +12,10 @@ import pytest
 
 from rtrl import envs
 from rtrl.agents import Agent, PPOConfig
+from rtrl.envs import wrappers
 from rtrl.envs.jax_env import JaxEnv
-from rtrl.experiments import checkpoint, training
+from rtrl.envs.running import Moments, update_moments
+from rtrl.experiments import checkpoint, train_seeds, training
 from rtrl.experiments.config import from_dict
 from rtrl.experiments.training import TrainConfig
 from rtrl.frozendict import FrozenDict
@@ -118,6 +120,80 @@ def test_host_seeds_in_lockstep_equal_separate_runs(tmp_path):
             assert a.keys() == b.keys()
             for key in a:
                 np.testing.assert_allclose(float(a[key]), float(b[key]), rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+HOST = TrainConfig(env="popgym/RepeatPreviousEasy", total_steps=32 * 4, seeds=2, checkpoint_every=2,
+                  ppo=dataclasses.replace(TINY, agent="mlp-ppo", num_envs=2, num_steps=16))
+
+
+def _moments(env):
+    """(observation, reward) moments of a live host env stack, as numpy."""
+    return wrappers.observation_moments(env), wrappers.reward_moments(env)
+
+
+def _assert_moments_equal(a, b):
+    """Two (observation, reward) pairs of `Moments` are equal, field by field."""
+    for ma, mb in zip(a, b, strict=True):
+        for x, y in zip(ma, mb, strict=True):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def _seed_moments(env_state, k):
+    """Seed k's (observation, reward) moments from a host run's env_state."""
+    return tuple(Moments(*(np.asarray(x[k]) for x in m)) for m in env_state)
+
+
+def test_host_resume_continues_the_wrapper_statistics_of_the_checkpoint(tmp_path):
+    out = str(tmp_path / "run")
+    prepared = training.prepare(HOST, out)
+    at_checkpoint = {}
+
+    def progress(p):  # the statistics of the live envs of the uninterrupted run at the checkpoint (iteration 2)
+        if p.iteration == 2:
+            at_checkpoint.update({k: _moments(env) for k, env in enumerate(prepared.seeds.envs)})
+
+    training.run(prepared, progress=progress, stop_after=3)  # "crashes" after 3: checkpoint at 2
+    assert float(at_checkpoint[0][0].count) > 60  # 2 envs x (1 reset + 32 steps) observations so far
+    _, _, state, iteration = training.load_state(out)
+    assert iteration == 2
+    for k in range(2):  # the checkpoint holds every seed's statistics as its live envs had them
+        _assert_moments_equal(_seed_moments(state.env_state, k), at_checkpoint[k])
+    assert not np.array_equal(state.env_state.observation.mean[0], state.env_state.observation.mean[1])
+
+    resumed = training.train(HOST, out, resume=True, stop_after=2)  # restored and reset, no iteration yet
+    for k, env in enumerate(resumed.envs):
+        # the statistics continue from the checkpoint's, with the reset observations folded in
+        raw = envs.make(HOST.env, num_envs=2).reset(seed=train_seeds.reset_seed(HOST.seed + k, 2))
+        expected = update_moments(np, Moments(*(np.asarray(x) for x in at_checkpoint[k][0])), raw, 1)
+        observation, reward = _moments(env)
+        assert float(observation.count) == pytest.approx(float(at_checkpoint[k][0].count) + 2)
+        np.testing.assert_allclose(observation.mean, expected.mean, rtol=1e-6)
+        np.testing.assert_allclose(observation.var, expected.var, rtol=1e-6)
+        _assert_moments_equal((reward,), (at_checkpoint[k][1],))  # reward scaling moves with rewards only
+        _assert_moments_equal(_seed_moments(resumed.state.env_state, k), (observation, reward))
+    finished = training.train(HOST, out, resume=True)
+    assert finished.summary["iterations"] == 4
+    for k, env in enumerate(finished.envs):  # and keep updating: 2 more iterations of 2 x 16 observations
+        assert float(_moments(env)[0].count) == pytest.approx(float(at_checkpoint[k][0].count) + 2 + 64)
+
+
+def test_host_checkpoint_without_statistics_resumes_with_a_note(tmp_path, capsys):
+    # a host run's checkpoint of an older version: env_state was (), no statistics
+    config = dataclasses.replace(HOST, total_steps=32 * 2, checkpoint_every=1)
+    out = str(tmp_path / "run")
+    training.train(config, out, stop_after=1)
+    path = os.path.join(out, training.CHECKPOINT)
+    _, _, state, _ = training.load_state(out)
+    checkpoint.save(path, state._replace(env_state=()), step=1, config=training.learning_part(config))
+    _, _, old, _ = training.load_state(out)
+    assert old.env_state == train_seeds.NO_STATISTICS
+    assert training.prepare(config, out, resume=True).notes == (training.STATISTICS_RESTART,)
+    resumed = training.train(config, out, resume=True, stop_after=1)
+    assert "note: " + training.STATISTICS_RESTART in capsys.readouterr().err
+    for env in resumed.envs:  # restarted: the reset observations only
+        assert float(_moments(env)[0].count) == pytest.approx(2, abs=1e-3)
+    assert training.train(config, out, resume=True).summary["iterations"] == 2
+    assert training.prepare(config, out, resume=True).notes == ()  # its new checkpoint holds them
 
 
 @pytest.mark.parametrize("values,message", [

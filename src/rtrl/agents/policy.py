@@ -22,7 +22,8 @@ Wrapper statistics. The standard stack normalises observations per feature,
 ``(o − μ) / sqrt(σ² + ε)``, and divides rewards by the running spread of the discounted return
 (the previous reward the network sees is that scaled one). The moments (mean, var, count) come
 from the training run's environments (`rtrl.envs.wrappers.observation_moments` and `reward_moments`;
-the statistics of several parallel environments merged exactly into those of all they saw).
+the statistics of several parallel environments merged exactly into those of all they saw), each
+seed its own, through the run's state and checkpoints for JAX-native and host environments alike.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ __all__ = ["TrainedAgent", "WrapperStatistics", "inner_env", "parameter_names", 
 
 class WrapperStatistics(NamedTuple):
     """The running statistics of a standard wrapper stack (None where the stack has no such wrapper
-    or the statistics were not recorded; evaluation then lets that wrapper adapt online)."""
+    or the statistics were not recorded, as in a host run's checkpoint written before rtrl kept them;
+    evaluation then lets that wrapper adapt online). A host training run's ``RunState.env_state``
+    is one, with every seed on the leading axis of each array."""
 
     observation: Moments | None = None  # per-feature mean/var of the raw observations, shape (D,)
     reward: Moments | None = None  # scalar mean/var of the discounted return (reward scaling)
@@ -187,8 +190,10 @@ class TrainedAgent:
 
         ``agent`` is the `rtrl.agents.Agent` that was trained, ``state`` its `RunState` with every seed
         on a leading axis (as `rtrl.experiments.training.train` returns it). The wrapper statistics
-        come from the JAX env state of that seed, or, for a host environment, from ``envs[index]``
-        (the wrapped host env of that seed) when given.
+        come from that seed's ``state.env_state``: the JAX env state, or for a host environment the
+        `WrapperStatistics` a training run keeps there (`rtrl.experiments.train_seeds`). A host
+        state without them (e.g. straight from `Agent.init`) takes them from ``envs[index]`` (the
+        wrapped host env of that seed) when given; otherwise none are known.
         """
         seeds = int(np.shape(state.iteration)[0]) if np.ndim(state.iteration) else 1
         if not 0 <= index < seeds:
@@ -197,6 +202,10 @@ class TrainedAgent:
         params = jax.tree.map(lambda x: jnp.asarray(pick(x)), state.params)
         if agent.jax_native:
             statistics = statistics_of(agent.env, jax.tree.map(pick, state.env_state))
+        elif isinstance(state.env_state, WrapperStatistics) and any(m is not None for m in state.env_state):
+            statistics = WrapperStatistics(*(None if m is None else Moments(*(np.asarray(pick(x), np.float32)
+                                                                               for x in m))
+                                             for m in state.env_state))
         elif envs is not None and envs[index] is not None:
             statistics = statistics_of(envs[index])
         else:

@@ -34,8 +34,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if problem:
             raise ValueError(problem)
     if agent.statistics.observation is None and agent.config.wrappers == "standard":
-        console.print("note: this run's checkpoint holds no wrapper statistics (a host environment); the "
-                      "observation normalisation adapts during evaluation.", soft_wrap=True)
+        # only a host run's checkpoint of an older rtrl lacks them (runs now keep every seed's)
+        console.print("note: this run's checkpoint holds no wrapper statistics (a host-environment run written by "
+                      "an older version of rtrl); the observation normalisation and reward scale adapt during "
+                      "evaluation.", soft_wrap=True)
     result = evaluate(agent, args.env, args.episodes, deterministic=args.deterministic, seed=args.seed)
     console.print(escape(repr(agent)), soft_wrap=True)
     table = Table()

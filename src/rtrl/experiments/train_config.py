@@ -18,6 +18,7 @@ from typing import Any
 
 from rtrl import agents, envs, validate
 from rtrl.agents import PPOConfig
+from rtrl.envs.running import Moments
 from rtrl.experiments.config import field, from_dict, to_dict
 from rtrl.frozendict import FrozenDict
 
@@ -94,14 +95,20 @@ class TrainConfig:
         how = "RTRL" if p.agent == "real-time-ppo" else f"T-BPTT T={p.sequence_length}"
         return f"{p.cell} n={p.hidden_size} ({how}) on {self.env}"
 
-    def make_env(self):
-        """The environment of one seed, wrapped (a JAX-native env unbatched; a host env with num_envs)."""
+    def make_env(self, *, observation_moments: Moments | None = None, reward_moments: Moments | None = None):
+        """The environment of one seed, wrapped (a JAX-native env unbatched; a host env with num_envs).
+
+        ``observation_moments`` / ``reward_moments`` start the standard stack's statistics there
+        instead of afresh (they keep updating), e.g. a resumed host run's from its checkpoint;
+        None (or ``wrappers == "none"``, which has no statistics) starts afresh.
+        """
         options = dict(self.env_options)
         native = envs.spec(self.env).backend == "jax"
         env = envs.make(self.env, **options) if native else envs.make(self.env, num_envs=self.ppo.num_envs,
                                                                         **options)
         if self.wrappers == "standard":
-            env = envs.wrappers.standard(env, gamma=self.ppo.gamma)
+            env = envs.wrappers.standard(env, gamma=self.ppo.gamma, observation_moments=observation_moments,
+                                         reward_moments=reward_moments, update_statistics=True)
         return env
 
     def make_agent(self) -> agents.Agent:

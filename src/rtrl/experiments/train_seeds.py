@@ -6,6 +6,14 @@ iteration (rollout + update); with a host environment (popgym, MuJoCo) each seed
 environments, stepped in lockstep with the others: one jitted policy call per step serves every
 seed, and the update is vmapped over the seeds.
 
+Wrapper statistics. A JAX-native environment keeps its wrappers' statistics (observation
+normalisation, reward scale) in ``RunState.env_state``. A host environment keeps them as attributes
+of its wrapper objects, so for a host run ``env_state`` holds a copy: a `WrapperStatistics` of
+float32 `Moments` (``observation``: mean/var (seeds, D), count (seeds,); ``reward``: mean/var/count
+(seeds,); None where the stack has no such wrapper), read from every seed's envs after every
+rollout. It is what a checkpoint saves; on resume each seed's wrapper stack is rebuilt starting
+from it (`TrainConfig.make_env`), so normalisation continues where it stopped.
+
 Every iteration also returns, per seed, whether the parameters and optimiser state after the
 update are all finite (`PARAMETERS_FINITE`, computed inside the jitted update: one reduction per
 leaf, no extra transfer); `divergence` reads it and the losses and names what went wrong.
@@ -23,9 +31,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from rtrl import agents
+from rtrl.agents.policy import WrapperStatistics, statistics_of
 from rtrl.experiments.train_config import TrainConfig
 
-__all__ = ["PARAMETERS_FINITE", "Seeds", "divergence", "make"]
+__all__ = ["NO_STATISTICS", "PARAMETERS_FINITE", "Seeds", "divergence", "make", "reset_seed", "statistics_missing"]
+
+# The env_state of a host run whose statistics are not known (a checkpoint of an older version):
+# no leaves, like the () such checkpoints hold; `after_restore` then restarts the statistics.
+NO_STATISTICS = WrapperStatistics()
 
 PARAMETERS_FINITE = "parameters_finite"
 
@@ -39,6 +52,42 @@ class Seeds:
     iteration: Callable[[agents.RunState], tuple[agents.RunState, dict[str, Any]]]  # metrics: (seeds,) arrays
     after_restore: Callable[[agents.RunState, int], agents.RunState]  # a checkpoint's state, ready to continue
     envs: list[Any] | None = None  # host environments: seed k's envs (they hold their own state); None if JAX-native
+
+
+def reset_seed(seed: int, iteration: int) -> int:
+    """The seed a host env of run seed ``seed`` is reset with when a run resumes at ``iteration``."""
+    return seed * 1_000_003 + iteration
+
+
+def _host_statistics(seed_envs: list[Any]) -> WrapperStatistics:
+    """Every seed's wrapper statistics, read from its host envs and stacked on a leading seed axis
+    (float32 jax arrays; None where the stack has no such wrapper)."""
+    per_seed = [statistics_of(env) for env in seed_envs]
+
+    def stacked(part: str):
+        moments = [getattr(s, part) for s in per_seed]
+        if moments[0] is None:
+            return None
+        return jax.tree.map(lambda *x: jnp.asarray(np.stack(x), jnp.float32), *moments)
+
+    return WrapperStatistics(*(stacked(part) for part in WrapperStatistics._fields))
+
+
+def _seed_statistics(statistics: Any, k: int) -> WrapperStatistics:
+    """Seed ``k``'s statistics from a host run's ``env_state`` (numpy float32 `Moments`, None where absent)."""
+    if not isinstance(statistics, WrapperStatistics):
+        return NO_STATISTICS
+    return WrapperStatistics(*(None if m is None else jax.tree.map(lambda x: np.asarray(x[k], np.float32), m)
+                               for m in statistics))
+
+
+def statistics_missing(seeds: Seeds, saved_paths: list[str]) -> bool:
+    """True for a host run whose wrapper stack has statistics but whose checkpoint (leaf paths
+    ``saved_paths``) holds none: written before host runs kept them in ``env_state``."""
+    if seeds.envs is None:
+        return False
+    has_statistics = any(m is not None for m in statistics_of(seeds.envs[0]))
+    return has_statistics and not any(p.startswith(".env_state") for p in saved_paths)
 
 
 def _all_finite(tree: Any) -> jax.Array:
@@ -72,17 +121,28 @@ def make(config: TrainConfig, agent: agents.Agent | None = None) -> Seeds:
 
     def init():
         states = [dataclasses.replace(agent, env=env).init(key) for env, key in zip(seed_envs, keys)]
-        return jax.tree.map(lambda *x: jnp.stack(x), *states)
+        states = jax.tree.map(lambda *x: jnp.stack(x), *states)
+        return states._replace(env_state=_host_statistics(seed_envs))
 
     def iteration(states):
         states, rollout = agent.host_rollout_seeds(states, seed_envs)
-        return update(states, rollout)
+        # the statistics the rollout left in the envs, so that a checkpoint of this state holds them
+        return update(states._replace(env_state=_host_statistics(seed_envs)), rollout)
 
     def after_restore(states, it):
+        # Each seed's wrapper stack, rebuilt to start from its checkpointed statistics (and keep
+        # updating them); the envs cannot be restored mid-episode, so they are reset.
+        for k in range(config.seeds):
+            statistics = _seed_statistics(states.env_state, k)
+            if k > 0:  # seed 0's old envs are `agent.env` (the agent's own reference): left open
+                seed_envs[k].close()
+            seed_envs[k] = config.make_env(observation_moments=statistics.observation,
+                                           reward_moments=statistics.reward)
         e = config.ppo.num_envs
-        obs = np.stack([env.reset(seed=(config.seed + k) * 1_000_003 + it) for k, env in enumerate(seed_envs)])
+        obs = np.stack([env.reset(seed=reset_seed(config.seed + k, it)) for k, env in enumerate(seed_envs)])
         carry = jax.vmap(lambda p: agent.network.initial_carry(p, e))(states.params)
-        return states._replace(obs=jnp.asarray(obs, jnp.float32), first=jnp.ones_like(states.first), carry=carry,
+        return states._replace(env_state=_host_statistics(seed_envs), obs=jnp.asarray(obs, jnp.float32),
+                               first=jnp.ones_like(states.first), carry=carry,
                                episode_return=jnp.zeros_like(states.episode_return),
                                episode_length=jnp.zeros_like(states.episode_length))
 

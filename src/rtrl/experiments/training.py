@@ -19,8 +19,12 @@ iterations and at the end.
 Resume: the state is restored from the checkpoint and the logs after it are dropped, so a run
 with a JAX-native environment continues to exactly the numbers of an uninterrupted run. A host
 environment cannot be restored mid-episode: on resume its environments are reset (seeded from the
-seed and the iteration) and the recurrent state starts afresh; parameters, optimiser state and
-random keys are restored.
+seed and the iteration) and the recurrent state starts afresh; parameters, optimiser state, random
+keys and the wrapper statistics (observation normalisation, reward scale: a host run keeps a copy
+in ``env_state``, see `train_seeds`) are restored, so normalisation continues where it stopped. A
+host run's checkpoint written by an older rtrl, before host runs kept them (its ``env_state`` is
+``()``), still resumes: its statistics restart from scratch, and `prepare` says so in
+``Prepared.notes`` (`run` prints them to stderr).
 
 What stops a run, each with the last good checkpoint kept:
   - divergence (`Diverged`): a seed's loss, metrics, parameters or optimiser state became NaN or
@@ -39,6 +43,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -56,10 +61,10 @@ from rtrl.experiments.train_config import (RESUMABLE_CHANGES, WRAPPERS, TrainCon
                                            load_config)
 from rtrl.experiments.train_report import FINAL_RETURN, final_returns, load_returns, plot_returns, report
 
-__all__ = ["CHECKPOINT", "FINAL_RETURN", "RATE", "RESUMABLE_CHANGES", "WRAPPERS", "Diverged", "PPOConfig", "Prepared",
-           "Progress", "TrainConfig", "TrainResult", "check", "check_training_run", "config_dict", "final_returns",
-           "from_dict", "load_config", "load_returns", "load_state", "memory_breakdown", "memory_estimate",
-           "plot_returns", "prepare", "report", "run", "to_dict", "train"]
+__all__ = ["CHECKPOINT", "FINAL_RETURN", "RATE", "RESUMABLE_CHANGES", "STATISTICS_RESTART", "WRAPPERS", "Diverged",
+           "PPOConfig", "Prepared", "Progress", "TrainConfig", "TrainResult", "check", "check_training_run",
+           "config_dict", "final_returns", "from_dict", "load_config", "load_returns", "load_state", "memory_breakdown",
+           "memory_estimate", "plot_returns", "prepare", "report", "run", "to_dict", "train"]
 
 CHECKPOINT = "checkpoint.npz"
 # One definition of speed for the progress line, the final line and summary.json (the same as
@@ -71,8 +76,9 @@ RATE = "env steps/s, all seeds, excluding compilation"
 class TrainResult(NamedTuple):
     """What `train` returns: the summary (also in summary.json), the agent that was trained, the
     final state of every seed (an `rtrl.agents.RunState` whose leaves have a leading seed axis) and,
-    for a host environment, seed k's environments as ``envs[k]`` (they hold their own state and
-    wrapper statistics; None for a JAX-native environment, whose state is in ``state``)."""
+    for a host environment, seed k's environments as ``envs[k]`` (they hold their own state; None for
+    a JAX-native environment, whose state is in ``state``). The wrapper statistics of every seed are
+    in ``state.env_state`` for both kinds (for a host environment, as of the last rollout)."""
 
     summary: dict[str, Any]
     agent: agents.Agent
@@ -116,6 +122,7 @@ class Prepared:
     seeds: train_seeds.Seeds
     start: int  # the iteration the run continues from (0 for a new run, the checkpoint's on resume)
     memory_bytes: int  # `memory_estimate`
+    notes: tuple[str, ...] = ()  # what a user should know about the run, e.g. statistics that restart on resume
 
     @property
     def agent(self) -> agents.Agent:
@@ -215,8 +222,28 @@ def prepare(config: TrainConfig, out: str, *, resume: bool = False, overwrite: b
     if check_memory:
         memory.check_fits(estimate, what=f"rtrl train: {config.name}, {config.seeds} seed(s)",
                           reduce=_reduce_hint(config), breakdown=breakdown, device=True)
-    start = int(checkpoint.read_meta(os.path.join(out, CHECKPOINT))["step"]) if resume else 0
-    return Prepared(config, out, resume, plan, seeds, start, estimate)
+    notes: tuple[str, ...] = ()
+    start = 0
+    if resume:
+        meta = checkpoint.read_meta(os.path.join(out, CHECKPOINT))
+        start = int(meta["step"])
+        if train_seeds.statistics_missing(seeds, meta.get("paths") or []):
+            notes = (STATISTICS_RESTART,)
+    return Prepared(config, out, resume, plan, seeds, start, estimate, notes)
+
+
+STATISTICS_RESTART = ("this host-environment run's checkpoint was written by an older version of rtrl and holds no "
+                      "wrapper statistics: observation normalisation and reward scaling restart from scratch on "
+                      "resume (the network sees differently scaled inputs until they settle).")
+
+
+def _load_checkpoint(seeds: train_seeds.Seeds, path: str, like: agents.RunState,
+                     config: TrainConfig) -> tuple[agents.RunState, int]:
+    """(state, iteration) from the checkpoint at ``path``; a host run's checkpoint without wrapper
+    statistics (an older version's) loads with ``env_state`` `train_seeds.NO_STATISTICS`."""
+    if train_seeds.statistics_missing(seeds, checkpoint.read_meta(path).get("paths") or []):
+        like = like._replace(env_state=train_seeds.NO_STATISTICS)
+    return checkpoint.load(path, like=like, config=learning_part(config))
 
 
 def train(config: TrainConfig, out: str, *, resume: bool = False, overwrite: bool = False,
@@ -240,9 +267,11 @@ def run(prepared: Prepared, *, progress: Callable[[Progress], None] | None = Non
     start = prepared.start
     last = config.iterations if stop_after is None else min(stop_after, config.iterations)
     if prepared.resume:
-        state, start = checkpoint.load(os.path.join(out, CHECKPOINT), like=state, config=learning_part(config))
+        state, start = _load_checkpoint(seeds, os.path.join(out, CHECKPOINT), state, config)
         if start >= last and os.path.exists(os.path.join(out, run_dir.SUMMARY)):  # already finished: nothing to do
             return TrainResult(run_dir.read_summary(out), seeds.agent, state, seeds.envs)
+        for note in prepared.notes:
+            print(f"note: {note}", file=sys.stderr)
         state = seeds.after_restore(state, start)
         history = train_logs.truncate(out, config, start)
         save_yaml(config, os.path.join(out, run_dir.CONFIG))  # a longer budget is recorded
@@ -368,12 +397,13 @@ def _summary(prepared: Prepared, rate: float | None, iterations: int) -> dict[st
 def load_state(out: str) -> tuple[TrainConfig, agents.Agent, agents.RunState, int]:
     """Read a training run back: (config, agent, state, iteration) from ``out``'s config.yaml and
     checkpoint.npz. The agent is rebuilt from the config; ``state`` holds every seed on a leading
-    axis, as `train` left it at the checkpoint's ``iteration``."""
+    axis, as `train` left it at the checkpoint's ``iteration`` (a host run's ``env_state``: its wrapper
+    statistics, `train_seeds.NO_STATISTICS` for a checkpoint of an older version that holds none)."""
     check_training_run(out, "load")
     config = load_config(load_yaml(os.path.join(out, run_dir.CONFIG)))
     path = os.path.join(out, CHECKPOINT)
     if not os.path.exists(path):
         raise ValueError(f"{out!r} holds no {CHECKPOINT}: the run has not written a checkpoint yet.")
     seeds = train_seeds.make(config)
-    state, iteration = checkpoint.load(path, like=seeds.init(), config=learning_part(config))
+    state, iteration = _load_checkpoint(seeds, path, seeds.init(), config)
     return config, seeds.agent, state, iteration
