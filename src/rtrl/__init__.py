@@ -14,6 +14,10 @@ returns; ``agent.save(path)`` / ``rtrl.load(path)``.
 
 __version__ = "0.1.0"
 
+from rtrl.xla_cpu import unroll_threefry_on_cpu  # noqa: E402
+
+unroll_threefry_on_cpu()  # the same random numbers, without a loop per draw on XLA CPU (see rtrl.xla_cpu)
+
 from rtrl import agents, cells, cost, envs, grad, learners, networks, tasks  # noqa: E402
 from rtrl.api import EvaluationResult, TrainedAgent, TrainedRun, evaluate, load, train  # noqa: E402
 
