@@ -82,11 +82,20 @@ def track_episodes(xp: Any, episode_return: Any, episode_length: Any, reward: An
     return step
 
 
-def jax_rollout(net: ActorCritic, env: Any, state: RunState, num_steps: int) -> tuple[RunState, Rollout]:
-    """``num_steps`` steps of a JAX-native `VmapEnv` in one `lax.scan` with the current parameters."""
+def jax_rollout(net: ActorCritic, env: Any, state: RunState, num_steps: int,
+                buffer: Rollout | None = None) -> tuple[RunState, Rollout]:
+    """``num_steps`` steps of a JAX-native `VmapEnv` in one loop with the current parameters.
+
+    Row t of the rollout is written into ``buffer`` (a previous rollout of the same shapes) when one is
+    given, else into a new, zero-filled one. Donated by the caller (`Agent.iteration_reusing`), the
+    buffer's memory is reused in place: a Real-Time PPO rollout stores every step's RTRL traces
+    (≈200 MB for an RTU of 192 units behind a 64-wide encoder over 2048 steps) and allocating and
+    zero-filling that anew took ≈35 ms of each iteration on XLA CPU. Every row is overwritten, so the
+    buffer's old contents never reach the result.
+    """
     params = state.params
 
-    def step(s: RunState, _):
+    def step(s: RunState) -> tuple[RunState, Rollout]:
         rng, k_act, k_env = jax.random.split(s.rng, 3)
         carry_t, policy, value = net.step(params, s.carry, s.obs, s.first)
         action = policy.sample(k_act)
@@ -107,7 +116,16 @@ def jax_rollout(net: ActorCritic, env: Any, state: RunState, num_steps: int) -> 
                        episode_length=ep_len, rng=rng)
         return s, row
 
-    state, rollout = jax.lax.scan(step, state, None, length=num_steps)
+    if buffer is None:
+        rows = jax.eval_shape(lambda s: step(s)[1], state)
+        buffer = jax.tree.map(lambda r: jnp.zeros((num_steps,) + r.shape, r.dtype), rows)
+
+    def write_step(t, c):
+        s, rollout = c
+        s, row = step(s)
+        return s, jax.tree.map(lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, t, 0), rollout, row)
+
+    state, rollout = jax.lax.fori_loop(0, num_steps, write_step, (state, buffer))
     env_steps = state.env_steps + jnp.int32(num_steps * state.obs.shape[0])
     return state._replace(env_steps=env_steps), rollout
 
