@@ -10,7 +10,9 @@ update loop: epochs × minibatches), `real_time_ppo` and `tbptt_ppo` (each agent
 path on that loop; MLP PPO uses Real-Time PPO's with no carry), `rollout` (run state, stored
 rollouts, the JAX and host rollout loops), `network` (encoder → cell → actor/critic heads, Elelimy
 et al. 2024, arXiv 2409.01449), `distributions` (Categorical, DiagGaussian), `budget` (parameter
-counts, hidden size for a budget), `config` (PPOConfig), `agent` (`make`, `Agent`).
+counts, hidden size for a budget), `config` (PPOConfig), `agent` (`make`, `Agent`); trained agents:
+`policy` (`TrainedAgent`: act with an explicit carry), `evaluation` (`evaluate`: true episode returns),
+`saving` (`save`/`load`: one .npz with named parameters).
 """
 
 from rtrl.agents import ppo
@@ -19,7 +21,10 @@ from rtrl.agents.config import ACTIONS, AGENTS, STALENESS, PPOConfig
 from rtrl.agents.budget import ParameterCount, hidden_size_for_budget, parameter_count, recurrent_parameter_count
 from rtrl.agents.distributions import Categorical, DiagGaussian
 from rtrl.agents.network import ActorCritic
+from rtrl.agents.evaluation import EvaluationResult, evaluate, record_video
+from rtrl.agents.policy import TrainedAgent, WrapperStatistics
 from rtrl.agents.rollout import Rollout, RunState
+from rtrl.agents.saving import load, save
 
 __all__ = [
     "ACTIONS",
@@ -28,15 +33,22 @@ __all__ = [
     "Agent",
     "Categorical",
     "DiagGaussian",
+    "EvaluationResult",
     "PPOConfig",
     "ParameterCount",
     "Rollout",
     "RunState",
     "STALENESS",
+    "TrainedAgent",
+    "WrapperStatistics",
+    "evaluate",
     "hidden_size_for_budget",
+    "load",
     "make",
     "parameter_count",
     "ppo",
+    "record_video",
     "recurrent_parameter_count",
+    "save",
     "to_numpy",
 ]
