@@ -141,3 +141,27 @@ def test_cli_training_table_and_metric(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "plotted 1 curve(s) of value_loss" in text and "final return" in text
     assert "3.500 ± 6.353" in text  # seeds' final returns 3 and 4: 12.706 · 0.7071 / √2
+
+
+def test_log_axis_bands_run_off_the_bottom_and_limits_follow_the_means():
+    """Three seeds whose t interval reaches below zero: on a log axis the band's lower edge stays positive (no
+    holes), and the axis spans the means, band tops and reference lines, not the clipped edge."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from rtrl.experiments import plots
+
+    fig, ax = plt.subplots()
+    ax.set_yscale("log")
+    x = np.arange(3.0)
+    mean, half = np.array([0.02, 0.03, 0.05]), np.array([0.03, 0.01, 0.1])  # lower edges -0.01, 0.02, -0.05
+    plots._band(ax, x, mean, half, "C0")
+    lower = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert (lower > 0).all()
+    plots._log_limits(ax, [mean], [mean + half], {"zero predictor": 0.18})
+    bottom, top = ax.get_ylim()
+    assert bottom == pytest.approx(0.02 / plots._LOG_MARGIN) and top == pytest.approx(0.18 * plots._LOG_MARGIN)
+    plt.close(fig)
