@@ -97,6 +97,27 @@ def test_resume_refuses_another_configuration_and_existing_directories_are_kept(
         assert f.read() == before
 
 
+def test_resume_refuses_a_budget_below_the_checkpoint_and_an_old_checkpoint_format(tmp_path):
+    import json
+
+    config = TrainConfig(env="jax/RepeatPreviousEasy", total_steps=32 * 4, checkpoint_every=2, ppo=TINY)
+    out = str(tmp_path / "run")
+    training.train(config, out)  # checkpoint at iteration 4
+    shorter = dataclasses.replace(config, total_steps=32 * 2)
+    with pytest.raises(ValueError, match=r"total_steps=64: its checkpoint is at iteration 4 \(128 env steps"):
+        training.train(shorter, out, resume=True)
+    # a checkpoint of an older rtrl: no leaf paths in its metadata
+    path = os.path.join(out, training.CHECKPOINT)
+    with np.load(path) as data:
+        arrays = dict(data)
+    meta = json.loads(bytes(arrays["__meta__"]).decode())
+    meta.pop("paths")
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="written by an older version of rtrl"):
+        training.train(dataclasses.replace(config, total_steps=32 * 6), out, resume=True)
+
+
 def test_host_environment_run(tmp_path):
     config = TrainConfig(env="popgym/RepeatPreviousEasy", total_steps=64, seeds=1, ppo=TINY)
     summary = training.train(config, str(tmp_path / "host")).summary

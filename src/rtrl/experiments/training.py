@@ -184,9 +184,20 @@ def check(config: TrainConfig, out: str, *, resume: bool = False, overwrite: boo
     path = os.path.join(out, CHECKPOINT)
     if not os.path.exists(path):
         raise ValueError(f"cannot resume {out!r}: no {CHECKPOINT} was written yet.")
-    if checkpoint.read_meta(path)["fingerprint"] != checkpoint.fingerprint(learning_part(config)):
+    meta = checkpoint.read_meta(path)
+    if "paths" not in meta:  # written before checkpoints recorded their leaf paths (and before the state's layout
+        # and the config's fingerprint changed with them): nothing this version can match it against
+        raise ValueError(f"cannot resume {out!r}: its {CHECKPOINT} was written by an older version of rtrl, whose "
+                         "checkpoints this version cannot continue; start a new run (the old run's logs and plots "
+                         "stay readable).")
+    if meta["fingerprint"] != checkpoint.fingerprint(learning_part(config)):
         raise ValueError(f"cannot resume {out!r}: its {CHECKPOINT} was written for another configuration than "
                          f"its {run_dir.CONFIG}; start a new run.")
+    if int(meta["step"]) > config.iterations:
+        done = int(meta["step"]) * config.ppo.rollout_size
+        raise ValueError(f"cannot resume {out!r} with total_steps={config.total_steps:,}: its checkpoint is at "
+                         f"iteration {int(meta['step'])} ({done:,} env steps per seed); give total_steps of at "
+                         f"least {done:,}, or leave it out to finish the run's own budget.")
     if not os.access(out, os.W_OK):
         raise ValueError(f"cannot resume {out!r}: the directory is not writable.")
     return None
