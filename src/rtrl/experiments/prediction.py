@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rtrl import cost, tasks, validate
+from rtrl import cells, cost, tasks, validate
 from rtrl.experiments import memory, plots, run_dir, statistics
 from rtrl.experiments.config import field
 from rtrl.frozendict import FrozenDict
@@ -112,9 +112,10 @@ def _options(name: str, value: Any) -> FrozenDict:
     return FrozenDict(value)
 
 
-# Cells whose RTRL traces are element-wise (O(n·d) per sequence); the others use the dense engine,
-# whose traces grow as the state size times the parameter count (O(n³) for GRU, LSTM, RNN).
-ELEMENTWISE_CELLS = ("rtu-linear", "rtu-nonlinear", "lru", "elstm")
+def _elementwise_cells() -> list[str]:
+    """Registered cells whose RTRL traces are element-wise (O(n·d) per sequence); the others use the dense
+    engine, whose traces grow as the state size times the parameter count (O(n³) for GRU, LSTM, RNN)."""
+    return [name for name in cells.names() if cells.definition(name).elementwise]
 
 
 def memory_estimate(config: PredictionConfig) -> tuple[dict[str, int], dict[str, int]]:
@@ -164,10 +165,11 @@ def check_memory(config: PredictionConfig, *, available_device: int | None = Non
     CPU the device parts and the host parts share the host's memory)."""
     device, host = memory_estimate(config)
     what = f"{config.name} on {config.task}, {config.seeds} seed(s) x {config.steps:,} steps"
-    dense = config.learner == "rtrl" and (config.cell not in ELEMENTWISE_CELLS
+    elementwise = _elementwise_cells()
+    dense = config.learner == "rtrl" and (config.cell not in elementwise
                                          or config.cell_options.get("traces") == "dense")
     reduce = ("hidden_size (dense RTRL traces grow as the state size times the parameter count), or use "
-              f"learner=tbptt with a truncation, or an element-wise cell ({', '.join(ELEMENTWISE_CELLS)}), "
+              f"learner=tbptt with a truncation, or an element-wise cell ({', '.join(elementwise)}), "
               "or seeds" if dense else "hidden_size, truncation or seeds")
     if memory.device_available_bytes() is None and available_device is None:  # one pool: the host's
         memory.check_fits(sum(device.values()) + sum(host.values()), what=what, reduce=reduce + ", or steps",
