@@ -223,8 +223,7 @@ def _play_jax(params: Any, key: jax.Array, env: JaxEnv, net: Any, space: Any, qu
     """Every environment of the batch plays until it has finished its quota of episodes (one jitted
     `lax.while_loop`); returns (returns (n, max quota), lengths, episodes finished per env). Static
     arguments are hashable, so evaluating the same agent on the same env again reuses the compilation."""
-    from rtrl.agents.rollout import env_action
-    from rtrl.envs.episodes import episode_step
+    from rtrl.agents.rollout import env_action, track_episodes
 
     n, slots = len(quotas), max(quotas)
     q = jnp.asarray(quotas, jnp.int32)
@@ -240,10 +239,9 @@ def _play_jax(params: Any, key: jax.Array, env: JaxEnv, net: Any, space: Any, qu
         carry, policy, _ = net.step(params, s["carry"], s["obs"], s["first"])
         action = policy.mode() if deterministic else policy.sample(k_act)
         env_state, obs, reward, done, info = env.step(s["env_state"], env_action(space, action), k_env)
-        ep = episode_step(jnp, s["running_return"], s["running_length"], reward, done)
         # the raw return: the episode statistics wrapper (innermost, under the reward scaling) where present
-        finished_return = info.get("episode_return", ep.finished_return)
-        finished_length = info.get("episode_length", ep.finished_length)
+        ep = track_episodes(jnp, s["running_return"], s["running_length"], reward, done, info)
+        finished_return, finished_length = ep.finished_return, ep.finished_length
         record = done & (s["count"] < q)
         slot = jnp.minimum(s["count"], slots - 1)
         rows = jnp.arange(n)
@@ -263,7 +261,7 @@ def _play_jax(params: Any, key: jax.Array, env: JaxEnv, net: Any, space: Any, qu
 
 def _evaluate_host(agent: TrainedAgent, env: HostEnv, episodes: int, deterministic: bool, seed: int,
                    max_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    from rtrl.envs.episodes import episode_step
+    from rtrl.agents.rollout import track_episodes
 
     n = env.num_envs
     quotas = _quotas(episodes, n)
@@ -281,10 +279,9 @@ def _evaluate_host(agent: TrainedAgent, env: HostEnv, episodes: int, determinist
         action, carry = agent.act(obs, carry, first, key=None if deterministic else k_act,
                                   deterministic=deterministic)
         obs, reward, done, info = env.step(np.asarray(action))
-        ep = episode_step(np, running_return, running_length, reward, done)
+        ep = track_episodes(np, running_return, running_length, reward, done, info)  # raw: see _evaluate_jax
         running_return, running_length = ep.running_return, ep.running_length
-        finished_return = info.get("episode_return", ep.finished_return)  # raw: see _evaluate_jax
-        finished_length = info.get("episode_length", ep.finished_length)
+        finished_return, finished_length = ep.finished_return, ep.finished_length
         for i in np.flatnonzero(done & (counts < quotas)):
             returns[i, counts[i]], lengths[i, counts[i]] = finished_return[i], finished_length[i]
         counts += done
