@@ -11,17 +11,7 @@ import argparse
 from rich.markup import escape
 from rich.table import Table
 
-from rtrl.cli.common import console, positive_int
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
-    return value
+from rtrl.cli.common import console, non_negative_int, positive_int
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -13,14 +13,22 @@ from rich.console import Console
 console = Console()
 
 
-def positive_int(text: str) -> int:
+def _integer_at_least(text: str, low: int, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a {what} integer, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected a {what} integer, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _integer_at_least(text, 1, "positive")
+
+
+def non_negative_int(text: str) -> int:
+    return _integer_at_least(text, 0, "non-negative")
 
 
 def positive_float(text: str) -> float:
