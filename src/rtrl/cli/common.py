@@ -10,6 +10,8 @@ from typing import Callable
 
 from rich.console import Console
 
+from rtrl.experiments.run_dir import RATE  # noqa: F401  (the one definition of speed, for the commands)
+
 console = Console()
 
 
@@ -49,7 +51,6 @@ def cell_name(text: str) -> str:
     return text
 
 
-RATE = "env steps/s, all seeds, excluding compilation"
 
 
 class StepProgress:

@@ -232,7 +232,7 @@ class PredictionResult:
             "flops_per_step": self.config.flops_per_step(),
             "worse_than_zero_predictor": bool(per_seed_final["learner"].mean() > per_seed_final["zero"].mean()),
             "steps_per_second": self.steps_per_second,
-            "steps_per_second_definition": "env steps/s, all seeds, excluding compilation",
+            "steps_per_second_definition": run_dir.RATE,
             "seconds": self.seconds,
             "compile_seconds": self.compile_seconds,
             "device": jax.devices()[0].platform,

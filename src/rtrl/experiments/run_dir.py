@@ -42,6 +42,9 @@ from rtrl.experiments.config import save_yaml
 
 CONFIG = "config.yaml"
 SUMMARY = "summary.json"
+# The one definition of speed in progress lines, final lines and every summary.json (prediction and training):
+# env steps of all seeds together per second, timed after the first (compiling) call.
+RATE = "env steps/s, all seeds, excluding compilation"
 
 
 def default_name(prefix: str) -> str:

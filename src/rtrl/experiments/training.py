@@ -67,10 +67,9 @@ __all__ = ["CHECKPOINT", "FINAL_RETURN", "RATE", "RESUMABLE_CHANGES", "STATISTIC
            "memory_estimate", "plot_returns", "prepare", "report", "run", "to_dict", "train"]
 
 CHECKPOINT = "checkpoint.npz"
-# One definition of speed for the progress line, the final line and summary.json (the same as
-# rtrl.cli.common.RATE): env steps of all seeds per second, from the end of the first iteration
-# of this process (which compiles) to the end of the latest.
-RATE = "env steps/s, all seeds, excluding compilation"
+# Speed (run_dir.RATE), measured from the end of the first iteration of this process (which compiles)
+# to the end of the latest.
+RATE = run_dir.RATE
 
 
 class TrainResult(NamedTuple):
