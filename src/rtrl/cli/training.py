@@ -24,14 +24,6 @@ from rtrl.cli.common import console
 INTERRUPTED = 130
 
 
-def _mapping(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{where} must be a mapping of PPOConfig fields (e.g. {{hidden_size: 64}}), got {value!r}.")
-    return dict(value)
-
-
 def _train_values(args: argparse.Namespace, *, own_config: bool) -> dict[str, Any]:
     """The TrainConfig fields from --preset, then --config, then flags; refuses cell settings given
     with agent mlp-ppo (it has no cell) unless they come from the preset or the run's own config."""
@@ -44,8 +36,8 @@ def _train_values(args: argparse.Namespace, *, own_config: bool) -> dict[str, An
     explicit: dict[str, str] = {}  # cell field -> where the user set it
     if args.config:
         loaded = config_lib.load_yaml(args.config)
-        ppo = _mapping(loaded.get("ppo"), f"{args.config}: ppo")
-        values = {**values, **loaded, "ppo": {**_mapping(values.get("ppo"), "ppo"), **ppo}}
+        values = config_lib.merge(values, loaded, nested=("ppo",), where=f"{args.config}: config")
+        ppo = loaded.get("ppo") or {}  # a mapping: merge refused anything else
         if not own_config:
             defaults = PPOConfig()
             explicit.update({name: f"{name}: {ppo[name]!r} in {args.config}" for name in CELL_FIELDS
@@ -53,9 +45,9 @@ def _train_values(args: argparse.Namespace, *, own_config: bool) -> dict[str, An
     values.update(config_lib.overrides(args, training.TrainConfig))
     ppo_flags = config_lib.overrides(args, PPOConfig)
     if ppo_flags:
-        values["ppo"] = {**_mapping(values.get("ppo"), "ppo"), **ppo_flags}
+        values = config_lib.merge(values, {"ppo": ppo_flags}, nested=("ppo",))
         explicit.update({name: f"--{name.replace('_', '-')}" for name in CELL_FIELDS if name in ppo_flags})
-    agent = _mapping(values.get("ppo"), "ppo").get("agent", PPOConfig().agent)
+    agent = (values.get("ppo") or {}).get("agent", PPOConfig().agent)
     if agent == "mlp-ppo" and explicit:
         raise ValueError(f"agent mlp-ppo has no recurrent cell, so {', '.join(explicit.values())} would be "
                          "ignored; leave it out, or choose --agent real-time-ppo or tbptt-ppo.")
@@ -67,7 +59,7 @@ def _train_config(args: argparse.Namespace, *, own_config: bool = False):
     from rtrl.experiments import training
 
     values = _train_values(args, own_config=own_config)
-    if _mapping(values.get("ppo"), "ppo").get("dtype") == "float64":
+    if (values.get("ppo") or {}).get("dtype") == "float64":
         import jax
 
         jax.config.update("jax_enable_x64", True)  # float64 parameters need JAX's 64-bit mode
