@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rtrl.experiments import plots, run_dir, statistics
+from rtrl.experiments import replot, run_dir, statistics
 from rtrl.experiments.config import load_yaml
 from rtrl.experiments.train_config import TrainConfig, load_config
 
@@ -57,25 +57,10 @@ def _seed_files(run: str) -> list[str]:
 
 def load_returns(run: str) -> tuple[str, np.ndarray, np.ndarray]:
     """(label, env steps (points,), episode return (seeds, points)) from a training run directory,
-    with iterations where no episode ended filled by the previous value."""
-    tables = [run_dir.read_csv(os.path.join(run, f)) for f in _seed_files(run)]
-    points = min(len(t) for t in tables)
-    x = np.array([r["env_steps"] for r in tables[0][:points]])
-    ys = []
-    for t in tables:
-        y, last = [], np.nan
-        for r in t[:points]:
-            last = r["episode_return"] if r["episodes"] > 0 else last
-            y.append(last)
-        ys.append(y)
-    label = os.path.basename(os.path.normpath(run))
-    config_path = os.path.join(run, run_dir.CONFIG)
-    if os.path.exists(config_path):
-        try:
-            label = load_config(load_yaml(config_path)).name
-        except ValueError:
-            pass
-    return label, x, np.array(ys)
+    with iterations where no episode ended filled by the previous value (`replot`'s reader, as
+    ``rtrl plot`` draws them)."""
+    x, ys = replot.load_column(run, "episode_return", replot.TRAINING)
+    return replot.label_of(run, replot.TRAINING), x, ys
 
 
 def report(runs: list[str]) -> list[dict[str, Any]]:
@@ -97,25 +82,9 @@ def report(runs: list[str]) -> list[dict[str, Any]]:
 
 
 def plot_returns(runs: list[str], path: str) -> None:
-    """Learning curves (mean episode return over seeds, 95% t band) of training runs, one per run."""
-    loaded = [load_returns(run) for run in runs]
-    labels = [label for label, _, _ in loaded]
-    curves = {}
-    for run, (label, x, ys) in zip(runs, loaded):
-        if labels.count(label) > 1:  # two runs of one configuration: both curves, told apart by directory
-            label = f"{label} ({os.path.basename(os.path.normpath(run))})"
-        curves[label] = (x, ys)
-    env_names = sorted({_env_of(run) for run in runs} - {None})
-    where = f"{env_names[0]}: " if len(env_names) == 1 else ""
-    plots.learning_curves(path, curves, xlabel="environment steps (per seed)", ylabel="episode return",
-                          title=f"{where}mean and {plots.BAND}")
-
-
-def _env_of(run: str) -> str | None:
-    try:
-        return load_config(load_yaml(os.path.join(run, run_dir.CONFIG))).env
-    except (ValueError, OSError):
-        return None
+    """Learning curves (mean episode return over seeds, 95% t band) of training runs, one per run:
+    what ``rtrl plot`` draws (`replot.plot`), written over ``path``."""
+    replot.plot(runs, path, metric="episode_return", overwrite=True)
 
 
 def summary(out: str, config: TrainConfig, *, parameters: tuple[int, int], rollout_bytes: int,
