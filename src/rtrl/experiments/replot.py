@@ -112,7 +112,7 @@ def columns(run: str) -> list[str]:
 def load_column(run: str, metric: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """(x (points,), metric (seeds, points)) from a run's seed CSVs; seeds cut to the shortest (a
     training run still going). Episode columns of training runs are carried forward over the
-    iterations in which no episode ended (as `training.load_returns` does)."""
+    iterations in which no episode ended (training reports and returns.png read them through here)."""
     tables = _seed_tables(run)
     if metric not in tables[0][0] or metric in _NOT_METRICS:
         valid = ", ".join(c for c in tables[0][0] if c not in _NOT_METRICS)
