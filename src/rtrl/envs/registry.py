@@ -154,6 +154,16 @@ def _build_jax(level: str) -> Callable[..., JaxEnv]:
     return build
 
 
+def _build_memory_chain(*, length: int, num_bits: int, previous_action: bool, num_envs: int | None) -> JaxEnv:
+    from rtrl.envs.memory_chain import MemoryChain
+    from rtrl.envs.wrappers import previous_action_reward
+
+    env: JaxEnv = MemoryChain(length=length, num_bits=num_bits)
+    if previous_action:
+        env = previous_action_reward(env, action=True, reward=False, null_action=0)
+    return env if num_envs is None else VmapEnv(env, num_envs)
+
+
 def _build_popgym(level: str) -> Callable[..., HostEnv]:
     def build(*, previous_action: bool, num_envs: int) -> HostEnv:
         from rtrl.envs.popgym_host import popgym_factory
@@ -217,7 +227,8 @@ def _build_gymnasium(env_id: str) -> Callable[..., HostEnv]:
 
 # --- the curated registry ----------------------------------------------------------------------
 FAMILY_DESCRIPTIONS: dict[str, tuple[str, str, str | None]] = {  # name -> (pattern, description, extra)
-    "jax": ("jax/<Task>", "JAX-native ports of POPGym tasks: pure functions, run inside jit/scan/vmap", None),
+    "jax": ("jax/<Task>",
+            "JAX-native POPGym ports and bsuite's MemoryChain: pure functions, run inside jit/scan/vmap", None),
     "popgym": ("popgym/<Task>", "every POPGym environment through the popgym package (host)", None),
     "mujoco": ("mujoco/<Robot>[-P|-V]",
                "gymnasium v5 MuJoCo robots; -P positions only, -V velocities only, Reacher-Memory (host)", None),
@@ -229,6 +240,7 @@ FAMILY_DESCRIPTIONS: dict[str, tuple[str, str, str | None]] = {  # name -> (patt
 
 def _registry() -> dict[str, EnvSpec]:
     from rtrl.envs.atari import GAMES
+    from rtrl.envs.memory_chain import DEFAULT_LENGTH
     from rtrl.envs.mujoco import SPLITS
     from rtrl.envs.popgym_host import NEEDS_MAZELIB, level_names
     from rtrl.envs.popgym_jax import PORTS
@@ -242,6 +254,13 @@ def _registry() -> dict[str, EnvSpec]:
         add(EnvSpec(f"jax/{level}", "jax", FrozenDict(previous_action=False, num_envs=None), _build_jax(level),
                     None, f"JAX-native port of popgym {level}",
                     FrozenDict(previous_action=validate.boolean, num_envs=_optional_positive_int)))
+    # bsuite's memory test: length L (the "memory_len" sweep), num_bits > 1 for the "memory_size" sweep
+    add(EnvSpec("jax/MemoryChain", "jax",
+                FrozenDict(length=DEFAULT_LENGTH, num_bits=1, previous_action=False, num_envs=None),
+                _build_memory_chain, None,
+                "bsuite MemoryChain: name the context bit shown at t=0 after `length` steps",
+                FrozenDict(length=_positive_int, num_bits=_positive_int, previous_action=validate.boolean,
+                           num_envs=_optional_positive_int)))
     for level in level_names():
         maze = level.startswith(NEEDS_MAZELIB)
         add(EnvSpec(f"popgym/{level}", "host", FrozenDict(previous_action=False, num_envs=1), _build_popgym(level),
