@@ -64,7 +64,7 @@ def test_every_registered_environment(name):
 
 
 def test_names_and_families():
-    assert len(E.names("jax")) == 18 and len(E.names("popgym")) == 48
+    assert len(E.names("jax")) == 19 and len(E.names("popgym")) == 48
     assert len(E.names("mujoco")) == 14 and len(E.names("atari")) == 6
     assert E.names() == E.names("jax") + E.names("popgym") + E.names("mujoco") + E.names("atari")
     for robot in ("Hopper", "Walker2d", "HalfCheetah", "Ant"):
@@ -99,7 +99,7 @@ def test_popgym_names_are_every_environment_popgym_ships():
     shipped = {cls.__name__ for cls in popgym.envs.ALL}
     labyrinths = {f + lvl for f in NEEDS_MAZELIB for lvl in ("Easy", "Medium", "Hard")}
     assert set(level_names()) == shipped | labyrinths
-    assert {n.split("/")[1] for n in E.names("jax")} == set(PORTS) <= shipped
+    assert {n.split("/")[1] for n in E.names("jax")} == set(PORTS) | {"MemoryChain"} and set(PORTS) <= shipped
 
 
 def test_spec_describes_the_options():
