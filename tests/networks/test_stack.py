@@ -363,11 +363,11 @@ def test_bad_encoder_sizes(encoder, match):
 
 
 def test_bad_activation():
-    with pytest.raises(ValueError, match=r"encoder_activation must be one of 'relu', 'tanh', got 'sigmoid'"):
+    with pytest.raises(ValueError, match=r"encoder_activation must be one of 'leaky_relu', 'relu', 'tanh', got 'sigmoid'"):
         make_stack((_cell(),), encoder=(4,), encoder_activation="sigmoid")
     with pytest.raises(ValueError, match=r"encoder_activation must be one of"):  # direct construction too
         RecurrentStack((_cell(),), (4,), "gelu")
-    with pytest.raises(ValueError, match=r"activation must be one of 'relu', 'tanh', got 'identity'"):
+    with pytest.raises(ValueError, match=r"activation must be one of 'leaky_relu', 'relu', 'tanh', got 'identity'"):
         apply_mlp([], jnp.ones((2, 3)), activation="identity")
 
 

@@ -25,6 +25,8 @@ from rtrl.agents.evaluation import EvaluationResult, evaluate, record_video
 from rtrl.agents.policy import TrainedAgent, WrapperStatistics
 from rtrl.agents.rollout import Rollout, RunState
 from rtrl.agents.saving import load, save
+from rtrl.agents.stream import StreamAgent, StreamLearnerState
+from rtrl.agents.stream_config import STREAM_AGENTS, STREAM_GRADIENTS, STREAM_OPTIMIZERS, StreamConfig
 
 __all__ = [
     "ACTIONS",
@@ -39,6 +41,12 @@ __all__ = [
     "Rollout",
     "RunState",
     "STALENESS",
+    "STREAM_AGENTS",
+    "STREAM_GRADIENTS",
+    "STREAM_OPTIMIZERS",
+    "StreamAgent",
+    "StreamConfig",
+    "StreamLearnerState",
     "TrainedAgent",
     "WrapperStatistics",
     "evaluate",

@@ -31,6 +31,8 @@ from rtrl.agents.config import PPOConfig
 from rtrl.agents.network import ActorCritic
 from rtrl.agents.real_time_ppo import SINGLE_STEPS
 from rtrl.agents.rollout import Rollout, RunState, host_rollout, jax_rollout, make_host_policy
+from rtrl.agents.stream import StreamAgent, make_stream
+from rtrl.agents.stream_config import StreamConfig
 from rtrl.agents.tbptt_ppo import SEQUENCES
 from rtrl.agents.update import DataPath, UpdateInputs, ppo_update
 from rtrl.envs.host import HostEnv
@@ -59,6 +61,8 @@ class Agent:
     @property
     def jax_native(self) -> bool:
         return isinstance(self.env, JaxEnv)
+
+    reuses_buffer = True  # a training loop hands each rollout's memory back (`iteration_reusing`)
 
     def __post_init__(self):
         if self.jax_native:
@@ -164,14 +168,15 @@ class Agent:
         return state, metrics, rollout
 
 
-def make(config: PPOConfig, env: Any) -> Agent:
-    """A PPO agent for ``config`` on ``env`` (from `rtrl.envs.make`); validates before any work.
+def make(config: PPOConfig | StreamConfig, env: Any) -> Agent | StreamAgent:
+    """The agent of ``config`` (a PPO agent for a `PPOConfig`, a streaming one for a `StreamConfig`)
+    on ``env`` (from `rtrl.envs.make`); validates before any work.
 
-    A single (unbatched) JAX-native env is batched to ``config.num_envs`` copies with `VmapEnv`;
-    an already batched one, or a host env, must have ``num_envs == config.num_envs``.
+    A single (unbatched) JAX-native env is batched to ``config.num_envs`` copies with `VmapEnv`
+    (streaming agents: one); an already batched one, or a host env, must have ``num_envs == config.num_envs``.
     """
-    if not isinstance(config, PPOConfig):
-        raise TypeError(f"config must be a PPOConfig, got {type(config).__name__}.")
+    if not isinstance(config, (PPOConfig, StreamConfig)):
+        raise TypeError(f"config must be a PPOConfig or a StreamConfig, got {type(config).__name__}.")
     if isinstance(env, JaxEnv):
         if env.batch_shape == ():
             env = VmapEnv(env, config.num_envs)
@@ -198,6 +203,8 @@ def make(config: PPOConfig, env: Any) -> Agent:
         valid = ("auto", kind)
         raise ValueError(f"action={config.action!r} does not match env {env.name}, whose action space is {space} "
                          f"({kind}); valid: {valid}.")
+    if isinstance(config, StreamConfig):
+        return make_stream(config, env, int(obs_space.shape[0]), int(size), kind == "discrete")
     dtype = jnp.dtype(config.dtype)
     net = ActorCritic(observation_size=int(obs_space.shape[0]), action_size=int(size), discrete=kind == "discrete",
                       cell=config.make_cell(), encoder=config.encoder, head=config.head,

@@ -13,7 +13,6 @@ import jax
 
 from rtrl import cells as _cells
 from rtrl import validate
-from rtrl.agents.network import ActorCritic
 
 __all__ = ["ParameterCount", "hidden_size_for_budget", "parameter_count", "recurrent_parameter_count"]
 
@@ -23,12 +22,16 @@ class ParameterCount(NamedTuple):
     recurrent: int  # the cell's parameters
 
 
-def parameter_count(net: ActorCritic, params: Any | None = None) -> ParameterCount:
-    """Number of scalars in all parameters and in the recurrent cell (no allocation if params is None)."""
+def parameter_count(net: Any, params: Any | None = None) -> ParameterCount:
+    """Number of scalars in all parameters and in the recurrent cells (every subtree under a "cell"
+    key: one for `ActorCritic`, one per branch for the streaming networks); no allocation if
+    params is None."""
     if params is None:
         params = jax.eval_shape(net.init, jax.random.PRNGKey(0))
-    size = lambda tree: sum(int(math.prod(x.shape)) for x in jax.tree.leaves(tree))  # noqa: E731
-    return ParameterCount(size(params), size(params["cell"]) if "cell" in params else 0)
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    in_cell = lambda path: any(getattr(k, "key", None) == "cell" for k in path)  # noqa: E731
+    return ParameterCount(sum(int(math.prod(x.shape)) for _, x in leaves),
+                          sum(int(math.prod(x.shape)) for path, x in leaves if in_cell(path)))
 
 
 def recurrent_parameter_count(cell_name: str, hidden_size: int, input_size: int, **options: Any) -> int:

@@ -138,6 +138,10 @@ class PPOConfig:
         """Transitions per minibatch (for tbptt-ppo: sequences × sequence_length)."""
         return self.rollout_size // self.num_minibatches
 
+    def wrapper_options(self) -> dict[str, Any]:
+        """Options of `rtrl.envs.wrappers.standard` that this agent sets."""
+        return {"gamma": self.gamma}
+
     def make_cell(self) -> cells.Cell | None:
         """The recurrent cell (gradient "rtrl" for real-time-ppo, "bptt" for tbptt-ppo), None for mlp-ppo."""
         if self.agent == "mlp-ppo":

@@ -1,4 +1,4 @@
-"""Policy distributions written by hand (no distribution library): categorical and diagonal Gaussian.
+"""Policy distributions written by hand (no distribution library): categorical, diagonal Gaussian, ε-greedy.
 
 Each is a NamedTuple of arrays (a pytree: it passes through jit and vmap) with
 
@@ -15,7 +15,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Categorical", "DiagGaussian", "Policy"]
+__all__ = ["Categorical", "DiagGaussian", "EpsilonGreedy", "Policy"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -63,4 +63,35 @@ class DiagGaussian(NamedTuple):
         return self.mean
 
 
-Policy = Categorical | DiagGaussian
+class EpsilonGreedy(NamedTuple):
+    """π(a|s) = (1 − ε)·[a = argmax_b Q(s, b)] + ε / A: greedy in the action values, uniform with probability ε."""
+
+    values: jax.Array  # (B, A) action values Q(s, ·)
+    epsilon: jax.Array  # () probability of a uniform action
+
+    def probabilities(self) -> jax.Array:
+        n = self.values.shape[-1]
+        greedy = jax.nn.one_hot(jnp.argmax(self.values, axis=-1), n, dtype=self.values.dtype)
+        return (1.0 - self.epsilon) * greedy + self.epsilon / n
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        k_explore, k_action = jax.random.split(key)
+        shape = self.values.shape[:-1]
+        uniform = jax.random.randint(k_action, shape, 0, self.values.shape[-1], jnp.int32)
+        explore = jax.random.uniform(k_explore, shape) < self.epsilon
+        return jnp.where(explore, uniform, self.mode())
+
+    def log_prob(self, action: jax.Array) -> jax.Array:
+        p = jnp.take_along_axis(self.probabilities(), action[..., None].astype(jnp.int32), axis=-1)[..., 0]
+        return jnp.log(p)
+
+    def entropy(self) -> jax.Array:
+        p = self.probabilities()
+        return -jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0), axis=-1)
+
+    def mode(self) -> jax.Array:
+        """The greedy action argmax_a Q(s, a) (int32; ties: the first)."""
+        return jnp.argmax(self.values, axis=-1).astype(jnp.int32)
+
+
+Policy = Categorical | DiagGaussian | EpsilonGreedy

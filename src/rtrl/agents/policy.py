@@ -168,7 +168,7 @@ class TrainedAgent:
         _refuse_wrapped(env)
         if self.config.wrappers == "none":
             return env
-        return frozen_standard(env, gamma=self.config.ppo.gamma, statistics=self.statistics)
+        return frozen_standard(env, gamma=self.config.agent_config.gamma, statistics=self.statistics)
 
     def make_env(self, num_envs: int | None = None) -> JaxEnv | HostEnv:
         """The environment the agent was trained on (``config.env`` with ``config.env_options``), wrapped
@@ -236,8 +236,9 @@ class TrainedAgent:
         return save(self, path)
 
     def __repr__(self) -> str:
-        cell = "MLP" if self.network.cell is None else f"{self.config.ppo.cell} n={self.config.ppo.hidden_size}"
-        return (f"TrainedAgent({self.config.ppo.agent}, {cell}, env={self.config.env!r}, seed={self.seed}, "
+        a = self.config.agent_config
+        cell = "MLP" if self.network.cell is None else f"{a.cell} n={a.hidden_size}"
+        return (f"TrainedAgent({a.agent}, {cell}, env={self.config.env!r}, seed={self.seed}, "
                 f"env_steps={self.env_steps})")
 
 

@@ -37,6 +37,7 @@ class RunState(NamedTuple):
     rng: jax.Array  # PRNG key
     iteration: jax.Array  # () int32: updates done
     env_steps: jax.Array  # () int32: environment steps taken (all envs)
+    action: Any = ()  # streaming agents: the action already chosen at obs (PPO agents: ())
 
 
 class Rollout(NamedTuple):

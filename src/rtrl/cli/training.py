@@ -24,34 +24,73 @@ from rtrl.cli.common import console
 INTERRUPTED = 130
 
 
+def _flag(name: str) -> str:
+    return "--" + name.rstrip("_").replace("_", "-")
+
+
 def _train_values(args: argparse.Namespace, *, own_config: bool) -> dict[str, Any]:
-    """The TrainConfig fields from --preset, then --config, then flags; refuses cell settings given
-    with agent mlp-ppo (it has no cell) unless they come from the preset or the run's own config."""
-    from rtrl.agents import PPOConfig
+    """The TrainConfig fields from --preset, then --config, then flags. The agent flags go to the
+    ``ppo`` section for a PPO agent and to ``stream`` for a streaming one (by ``--agent``, else the
+    config's); a flag the chosen agent has no field for is refused, and so are cell settings given
+    with an agent that has no recurrent layer (mlp-ppo, or a streaming agent with gradient none)
+    unless they come from the preset or the run's own config."""
+    import dataclasses
+
+    from rtrl.agents import STREAM_AGENTS, PPOConfig, StreamConfig
     from rtrl.experiments import config as config_lib
     from rtrl.experiments import training, training_presets
     from rtrl.experiments.train_config import CELL_FIELDS
 
+    sections = ("ppo", "stream")
     values = training_presets.get(args.preset) if args.preset else {}
-    explicit: dict[str, str] = {}  # cell field -> where the user set it
+    loaded: dict[str, Any] = {}
     if args.config:
         loaded = config_lib.load_yaml(args.config)
-        values = config_lib.merge(values, loaded, nested=("ppo",), where=f"{args.config}: config")
-        ppo = loaded.get("ppo") or {}  # a mapping: merge refused anything else
-        if not own_config:
-            defaults = PPOConfig()
-            explicit.update({name: f"{name}: {ppo[name]!r} in {args.config}" for name in CELL_FIELDS
-                             if name in ppo and ppo[name] != getattr(defaults, name)})
+        values = config_lib.merge(values, loaded, nested=sections, where=f"{args.config}: config")
     values.update(config_lib.overrides(args, training.TrainConfig))
-    ppo_flags = config_lib.overrides(args, PPOConfig)
-    if ppo_flags:
-        values = config_lib.merge(values, {"ppo": ppo_flags}, nested=("ppo",))
-        explicit.update({name: f"--{name.replace('_', '-')}" for name in CELL_FIELDS if name in ppo_flags})
-    agent = (values.get("ppo") or {}).get("agent", PPOConfig().agent)
-    if agent == "mlp-ppo" and explicit:
-        raise ValueError(f"agent mlp-ppo has no recurrent cell, so {', '.join(explicit.values())} would be "
-                         "ignored; leave it out, or choose --agent real-time-ppo or tbptt-ppo.")
+    flags = {name: getattr(args, name) for name in _agent_flag_names() if getattr(args, name, None) is not None}
+    agent = flags.get("agent") or (values.get("stream") or {}).get("agent") or (values.get("ppo") or {}).get("agent")
+    streaming = agent in STREAM_AGENTS or (agent is None and bool(values.get("stream")))
+    section, cls, other = ("stream", StreamConfig, "ppo") if streaming else ("ppo", PPOConfig, "stream")
+    agent = agent or cls().agent
+    fields = {f.name for f in dataclasses.fields(cls)}
+    foreign = [name for name in flags if name not in fields]
+    if foreign:
+        kind = "streaming agents" if streaming else "PPO agents"
+        raise ValueError(f"{', '.join(_flag(n) for n in foreign)} do(es) not apply to agent {agent} (flags of "
+                         f"{kind}: {', '.join(_flag(n) for n in sorted(fields))}).")
+    if values.get(other):
+        if flags.get("agent"):  # the config is of the other family; --agent switches: drop its section
+            values[other] = None
+        else:
+            raise ValueError(f"the config has both a {other} and a {section} section; keep the one of the agent.")
+    explicit: dict[str, str] = {}  # cell field -> where the user set it
+    from_file = loaded.get(section) or {}
+    if args.config and not own_config:
+        defaults = cls()
+        explicit.update({name: f"{name}: {from_file[name]!r} in {args.config}" for name in CELL_FIELDS
+                         if name in from_file and from_file[name] != getattr(defaults, name)})
+    if flags:
+        values = config_lib.merge(values, {section: flags}, nested=sections)
+        explicit.update({name: _flag(name) for name in CELL_FIELDS if name in flags})
+    values.setdefault(section, {})
+    no_cell = agent == "mlp-ppo" or (streaming and (values.get("stream") or {}).get("gradient") == "none")
+    if no_cell and explicit:
+        what = "agent mlp-ppo has" if agent == "mlp-ppo" else f"agent {agent} with gradient none has"
+        valid = "--agent real-time-ppo or tbptt-ppo" if agent == "mlp-ppo" else "--gradient rtrl or tbptt"
+        raise ValueError(f"{what} no recurrent cell, so {', '.join(explicit.values())} would be ignored; leave it "
+                         f"out, or choose {valid}.")
     return values
+
+
+def _agent_flag_names() -> list[str]:
+    """Every agent field with a flag: PPOConfig's, then StreamConfig's that PPOConfig lacks."""
+    import dataclasses
+
+    from rtrl.agents import PPOConfig, StreamConfig
+
+    names = [f.name for f in dataclasses.fields(PPOConfig)]
+    return names + [f.name for f in dataclasses.fields(StreamConfig) if f.name not in names]
 
 
 def _train_config(args: argparse.Namespace, *, own_config: bool = False):
@@ -59,7 +98,7 @@ def _train_config(args: argparse.Namespace, *, own_config: bool = False):
     from rtrl.experiments import training
 
     values = _train_values(args, own_config=own_config)
-    if (values.get("ppo") or {}).get("dtype") == "float64":
+    if any((values.get(s) or {}).get("dtype") == "float64" for s in ("ppo", "stream")):
         import jax
 
         jax.config.update("jax_enable_x64", True)  # float64 parameters need JAX's 64-bit mode
@@ -86,17 +125,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     prepared = training.prepare(config, out, resume=args.resume, overwrite=args.overwrite)
     agent = prepared.agent
     total, recurrent = agent.parameter_count()
-    console.print(f"{escape(config.name)}: {config.iterations:,} iterations x {config.ppo.rollout_size:,} steps, "
+    console.print(f"{escape(config.name)}: {config.iterations:,} iterations x {config.agent_config.rollout_size:,} steps, "
                   f"{config.seeds} seed(s); {total:,} parameters ({recurrent:,} recurrent); memory estimate "
-                  f"{prepared.memory_bytes / 2**20:,.1f} MB (a rollout takes {agent.rollout_bytes() / 2**20:,.1f} MB)",
+                  f"{prepared.memory_bytes / 2**20:,.1f} MB"
+                  + (f" (a rollout takes {agent.rollout_bytes() / 2**20:,.1f} MB)" if agent.rollout_bytes() else ""),
                   soft_wrap=True)
     if args.resume:
         if prepared.finished:
             console.print(f"{escape(out)} already finished its {config.iterations:,} iterations "
-                          f"({config.iterations * config.ppo.rollout_size:,} steps per seed); nothing to do "
+                          f"({config.iterations * config.agent_config.rollout_size:,} steps per seed); nothing to do "
                           "(raise --total-steps to train longer).", soft_wrap=True)
         else:
-            console.print(f"resuming at iteration {prepared.start} ({prepared.start * config.ppo.rollout_size:,} "
+            console.print(f"resuming at iteration {prepared.start} ({prepared.start * config.agent_config.rollout_size:,} "
                           "steps per seed)", soft_wrap=True)
     bar, report = _progress(prepared)
     if prepared.finished:
@@ -154,7 +194,7 @@ def _progress(prepared):
     from rtrl.cli.common import StepProgress
 
     config = prepared.config
-    rollout = config.ppo.rollout_size
+    rollout = config.agent_config.rollout_size
     bar = StepProgress(config.iterations * rollout, label="train", seeds=config.seeds, start=prepared.start * rollout)
 
     def report(p) -> None:
@@ -164,21 +204,29 @@ def _progress(prepared):
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from rtrl.agents import PPOConfig
+    import dataclasses
+
+    from rtrl.agents import PPOConfig, StreamConfig
     from rtrl.experiments import config as config_lib
     from rtrl.experiments import training, training_presets
 
-    p = sub.add_parser("train", help="train a PPO agent (Real-Time PPO, T-BPTT PPO, MLP PPO)",
-                       description="Train a PPO agent on an environment. Settings come from --preset, then --config "
-                       "YAML, then flags (agent flags set fields of the PPOConfig). Everything is checked before "
+    p = sub.add_parser("train", help="train an agent (Real-Time PPO, T-BPTT PPO, MLP PPO; streaming stream-ac, "
+                       "stream-q)",
+                       description="Train an agent on an environment. Settings come from --preset, then --config "
+                       "YAML, then flags (agent flags set fields of the PPOConfig, or of the StreamConfig for "
+                       "--agent stream-ac|stream-q). Everything is checked before "
                        "any work; a diverging run stops with its last good checkpoint kept (exit 1); Ctrl-C "
                        "prints the command that resumes the run (exit 130).")
     p.add_argument("--preset", choices=training_presets.names(), metavar="PRESET",
                    help="a named experiment: " + ", ".join(training_presets.names()))
-    p.add_argument("--config", help="YAML file of TrainConfig fields (with a ppo: mapping), e.g. a run's config.yaml")
-    config_lib.add_arguments(p, training.TrainConfig, skip=("ppo",))
-    agent_flags = p.add_argument_group("agent (PPOConfig)")
+    p.add_argument("--config", help="YAML file of TrainConfig fields (with a ppo: or stream: mapping), e.g. a "
+                   "run's config.yaml")
+    config_lib.add_arguments(p, training.TrainConfig, skip=("ppo", "stream"))
+    agent_flags = p.add_argument_group("agent (PPOConfig; names shared with StreamConfig set that one for a "
+                                       "streaming agent)")
     config_lib.add_arguments(agent_flags, PPOConfig)
+    stream_flags = p.add_argument_group("streaming agents only (StreamConfig)")
+    config_lib.add_arguments(stream_flags, StreamConfig, skip=tuple(f.name for f in dataclasses.fields(PPOConfig)))
     p.add_argument("--out", help="run directory (default runs/train-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it is an existing run directory "

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rtrl import agents, envs, validate
-from rtrl.agents import PPOConfig
+from rtrl.agents import PPOConfig, StreamConfig
 from rtrl.envs.running import Moments
 from rtrl.experiments.config import field, from_dict, to_dict
 from rtrl.frozendict import FrozenDict
@@ -34,10 +34,13 @@ RESUMABLE_CHANGES = ("total_steps", "checkpoint_every")
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """A training run: environment, agent (``ppo``), budget, seeds and checkpoints.
+    """A training run: environment, agent, budget, seeds and checkpoints.
 
-    With ``ppo.agent == "mlp-ppo"`` the cell fields (`CELL_FIELDS`) are reset to their defaults:
-    the agent has no recurrent layer, and the config written to the run directory says so.
+    The agent is a PPO agent (``ppo``, a `PPOConfig`) or a streaming one (``stream``, a
+    `StreamConfig`): give one of the two; with neither, ``ppo`` takes its defaults. `agent_config`
+    is the one given. With ``ppo.agent == "mlp-ppo"`` (or ``stream.gradient == "none"``) the cell
+    fields (`CELL_FIELDS`) are reset to their defaults: the agent has no recurrent layer, and the
+    config written to the run directory says so.
     """
 
     env: str = field("jax/CountRecallEasy", "environment: one of rtrl.envs.names()")
@@ -49,7 +52,9 @@ class TrainConfig:
     seed: int = field(0, "seed of the first run; run k uses seed + k")
     checkpoint_every: int = field(10, "iterations between checkpoints")
     label: str = field("", "a name for plots and tables")
-    ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig, metadata={"help": "the agent (PPOConfig)"})
+    ppo: PPOConfig | None = dataclasses.field(default=None, metadata={"help": "a PPO agent (PPOConfig)"})
+    stream: StreamConfig | None = dataclasses.field(default=None, metadata={
+        "help": "a streaming agent (StreamConfig), instead of ppo"})
 
     def __post_init__(self):
         options = self.env_options if self.env_options is not None else {}
@@ -65,8 +70,15 @@ class TrainConfig:
             object.__setattr__(self, "label", str(self.label))
         if not isinstance(self.label, str):
             raise ValueError(f"label must be a string, got {self.label!r}.")
-        if not isinstance(self.ppo, PPOConfig):
+        if self.ppo is not None and self.stream is not None:
+            raise ValueError(f"give ppo (a PPO agent: {self.ppo.agent}) or stream (a streaming agent: "
+                             f"{self.stream.agent}), not both.")
+        if self.ppo is None and self.stream is None:
+            object.__setattr__(self, "ppo", PPOConfig())
+        if self.ppo is not None and not isinstance(self.ppo, PPOConfig):
             raise ValueError(f"ppo must be a PPOConfig (or a mapping of its fields), got {self.ppo!r}.")
+        if self.stream is not None and not isinstance(self.stream, StreamConfig):
+            raise ValueError(f"stream must be a StreamConfig (or a mapping of its fields), got {self.stream!r}.")
         if not isinstance(self.env, str):
             raise ValueError(f"env must be an environment name (one of rtrl.envs.names()), got {self.env!r}.")
         if "num_envs" in self.env_options:
@@ -75,20 +87,36 @@ class TrainConfig:
         # config is built; a missing optional extra only when the run is prepared, so that runs can still be
         # read back (plotted, reported) on a machine without that extra.
         envs.spec(self.env).check_options(self.env_options)
-        if self.ppo.agent == "mlp-ppo":
+        if self.ppo is not None and self.ppo.agent == "mlp-ppo":
             defaults = PPOConfig()
             object.__setattr__(self, "ppo", dataclasses.replace(
                 self.ppo, **{name: getattr(defaults, name) for name in CELL_FIELDS}))
+        if self.stream is not None and self.stream.gradient == "none":
+            defaults = StreamConfig()
+            object.__setattr__(self, "stream", dataclasses.replace(
+                self.stream, **{name: getattr(defaults, name) for name in CELL_FIELDS}))
+
+    @property
+    def agent_config(self) -> PPOConfig | StreamConfig:
+        """The agent's config: ``ppo`` or ``stream``, whichever the run has."""
+        return self.stream if self.stream is not None else self.ppo
 
     @property
     def iterations(self) -> int:
-        """Iterations (rollout + update) of the whole run: total_steps in whole rollouts."""
-        return math.ceil(self.total_steps / self.ppo.rollout_size)
+        """Iterations of the whole run (a rollout and an update; for a streaming agent, ``num_steps``
+        steps each learned from): total_steps in whole iterations."""
+        return math.ceil(self.total_steps / self.agent_config.rollout_size)
 
     @property
     def name(self) -> str:
         if self.label:
             return self.label
+        if self.stream is not None:
+            s = self.stream
+            if s.gradient == "none":
+                return f"{s.agent} feed-forward on {self.env}"
+            how = "RTRL" if s.gradient == "rtrl" else "T-BPTT(1)"
+            return f"{s.agent} {s.cell} n={s.hidden_size} ({how}) on {self.env}"
         p = self.ppo
         if p.agent == "mlp-ppo":
             return f"MLP PPO on {self.env}"
@@ -104,15 +132,20 @@ class TrainConfig:
         """
         options = dict(self.env_options)
         native = envs.spec(self.env).backend == "jax"
-        env = envs.make(self.env, **options) if native else envs.make(self.env, num_envs=self.ppo.num_envs,
-                                                                        **options)
+        agent = self.agent_config
+        env = envs.make(self.env, **options) if native else envs.make(self.env, num_envs=agent.num_envs, **options)
         if self.wrappers == "standard":
-            env = envs.wrappers.standard(env, gamma=self.ppo.gamma, observation_moments=observation_moments,
-                                         reward_moments=reward_moments, update_statistics=True)
+            wrapper_options = agent.wrapper_options()
+            if not wrapper_options.get("normalize_obs", True):
+                observation_moments = None
+            if not wrapper_options.get("normalize_reward", True):
+                reward_moments = None
+            env = envs.wrappers.standard(env, observation_moments=observation_moments, reward_moments=reward_moments,
+                                         update_statistics=True, **wrapper_options)
         return env
 
-    def make_agent(self) -> agents.Agent:
-        return agents.make(self.ppo, self.make_env())
+    def make_agent(self) -> agents.Agent | agents.StreamAgent:
+        return agents.make(self.agent_config, self.make_env())
 
 
 def load_config(values: Mapping[str, Any]) -> TrainConfig:
@@ -126,7 +159,8 @@ def learning_part(config: TrainConfig) -> TrainConfig:
 
 
 def config_dict(config: TrainConfig) -> dict[str, Any]:
-    """Flat view of the fields (ppo fields as ppo.<name>), for messages."""
-    flat = {k: v for k, v in to_dict(config).items() if k != "ppo"}
-    flat.update({f"ppo.{k}": v for k, v in to_dict(config.ppo).items()})
+    """Flat view of the fields (the agent's as ppo.<name> or stream.<name>), for messages."""
+    flat = {k: v for k, v in to_dict(config).items() if k not in ("ppo", "stream")}
+    section = "stream" if config.stream is not None else "ppo"
+    flat.update({f"{section}.{k}": v for k, v in to_dict(config.agent_config).items()})
     return flat

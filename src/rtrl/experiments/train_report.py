@@ -93,8 +93,8 @@ def summary(out: str, config: TrainConfig, *, parameters: tuple[int, int], rollo
     """The summary.json of a finished run."""
     total, recurrent = parameters
     final = final_interval(out)
-    return {"name": config.name, "env": config.env, "agent": config.ppo.agent, "iterations": iterations,
-            "env_steps_per_seed": iterations * config.ppo.rollout_size, "seeds": config.seeds,
+    return {"name": config.name, "env": config.env, "agent": config.agent_config.agent, "iterations": iterations,
+            "env_steps_per_seed": iterations * config.agent_config.rollout_size, "seeds": config.seeds,
             "final_return": {**final.to_dict(), "definition": FINAL_RETURN},
             "parameters": total, "recurrent_parameters": recurrent,
             "rollout_megabytes": rollout_bytes / 2**20, "memory_estimate_megabytes": memory_bytes / 2**20,

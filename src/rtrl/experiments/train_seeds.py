@@ -111,6 +111,10 @@ def make(config: TrainConfig, agent: agents.Agent | None = None) -> Seeds:
     """The seeds of ``config``; ``agent`` (from ``config.make_agent()``) if already built."""
     keys = [jax.random.PRNGKey(config.seed + k) for k in range(config.seeds)]
     agent = agent if agent is not None else config.make_agent()
+    if agent.jax_native and not agent.reuses_buffer:  # a streaming agent: no rollout to hand back
+        batched = jax.jit(jax.vmap(_checked(agent._iteration)))
+        init = jax.jit(jax.vmap(agent.init))
+        return Seeds(agent, lambda: init(jnp.stack(keys)), batched, lambda s, it: s)
     if agent.jax_native:
         # One call per iteration for all seeds, writing the rollout into the previous one's memory (donated:
         # no new ≈200 MB buffer to allocate and zero-fill each iteration; see Agent.iteration_reusing).
@@ -130,7 +134,10 @@ def make(config: TrainConfig, agent: agents.Agent | None = None) -> Seeds:
     # Host environments hold their own state: each seed has its own envs; the seeds step in lockstep
     # (one policy call per step for all of them) and are updated together under vmap.
     seed_envs = [agent.env] + [config.make_env() for _ in range(config.seeds - 1)]
-    update = jax.jit(jax.vmap(_checked(agent.update)))
+    if agent.reuses_buffer:
+        update = jax.jit(jax.vmap(_checked(agent.update)))
+    else:  # a streaming agent learns during its host loop; only the finiteness check is left
+        update = jax.jit(jax.vmap(_checked(lambda state, metrics: (state, metrics))))
 
     def init():
         states = [dataclasses.replace(agent, env=env).init(key) for env, key in zip(seed_envs, keys)]
@@ -138,9 +145,12 @@ def make(config: TrainConfig, agent: agents.Agent | None = None) -> Seeds:
         return states._replace(env_state=_host_statistics(seed_envs))
 
     def iteration(states):
-        states, rollout = agent.host_rollout_seeds(states, seed_envs)
+        if agent.reuses_buffer:
+            states, data = agent.host_rollout_seeds(states, seed_envs)  # data: the rollout
+        else:
+            states, data = agent.host_iteration_seeds(states, seed_envs)  # data: the iteration's metrics
         # the statistics the rollout left in the envs, so that a checkpoint of this state holds them
-        return update(states._replace(env_state=_host_statistics(seed_envs)), rollout)
+        return update(states._replace(env_state=_host_statistics(seed_envs)), data)
 
     def after_restore(states, it):
         # Each seed's wrapper stack, rebuilt to start from its checkpointed statistics (and keep
@@ -151,9 +161,12 @@ def make(config: TrainConfig, agent: agents.Agent | None = None) -> Seeds:
                 seed_envs[k].close()
             seed_envs[k] = config.make_env(observation_moments=statistics.observation,
                                            reward_moments=statistics.reward)
-        e = config.ppo.num_envs
+        e = config.agent_config.num_envs
         obs = np.stack([env.reset(seed=reset_seed(config.seed + k, it)) for k, env in enumerate(seed_envs)])
         carry = jax.vmap(lambda p: agent.network.initial_carry(p, e))(states.params)
+        if not agent.reuses_buffer:  # the envs were reset: a streaming agent's traces restart with them
+            states = states._replace(opt_state=states.opt_state._replace(
+                eligibility=jax.tree.map(jnp.zeros_like, states.opt_state.eligibility)), action=())
         return states._replace(env_state=_host_statistics(seed_envs), obs=jnp.asarray(obs, jnp.float32),
                                first=jnp.ones_like(states.first), carry=carry,
                                episode_return=jnp.zeros_like(states.episode_return),

@@ -144,8 +144,14 @@ def memory_breakdown(config: TrainConfig, agent: agents.Agent) -> dict[str, int]
         parameters    4 × P × itemsize                          (parameters, Adam's two moments, a gradient)
         carry         rollout / num_steps                       (the carry held between iterations)
 
-    each times the seeds.
+    each times the seeds. A streaming agent stores no rollout: it holds its parameters, eligibility
+    traces, optimiser state and carry (`StreamAgent.state_bytes`) and a working copy of them:
+
+        learner       2 × state_bytes
+
     """
+    if config.stream is not None:
+        return {"learner": config.seeds * 2 * agent.state_bytes()}
     p = config.ppo
     rollout = agent.rollout_bytes()
     parts = {"rollouts": rollout * (2 if p.gradient == "fresh" else 1),
@@ -162,6 +168,10 @@ def memory_estimate(config: TrainConfig, agent: agents.Agent) -> int:
 
 def _reduce_hint(config: TrainConfig) -> str:
     """What a user can reduce, with the values now: "num_steps (2048), num_envs (1), ..."."""
+    if config.stream is not None:
+        s = config.stream
+        cell = "" if s.gradient == "none" else f"hidden_size ({s.hidden_size}), "
+        return f"{cell}head ({list(s.head)}) or seeds ({config.seeds})"
     p = config.ppo
     cell = "" if p.agent == "mlp-ppo" else f"hidden_size ({p.hidden_size}), "
     return f"num_steps ({p.num_steps}), num_envs ({p.num_envs}), {cell}or seeds ({config.seeds})"
@@ -193,7 +203,7 @@ def check(config: TrainConfig, out: str, *, resume: bool = False, overwrite: boo
         raise ValueError(f"cannot resume {out!r}: its {CHECKPOINT} was written for another configuration than "
                          f"its {run_dir.CONFIG}; start a new run.")
     if int(meta["step"]) > config.iterations:
-        done = int(meta["step"]) * config.ppo.rollout_size
+        done = int(meta["step"]) * config.agent_config.rollout_size
         raise ValueError(f"cannot resume {out!r} with total_steps={config.total_steps:,}: its checkpoint is at "
                          f"iteration {int(meta['step'])} ({done:,} env steps per seed); give total_steps of at "
                          f"least {done:,}, or leave it out to finish the run's own budget.")
@@ -305,7 +315,7 @@ def _loop(prepared: Prepared, state: agents.RunState, start: int, last: int,
     not measured: at most one iteration ran, and it compiled)."""
     config, out, seeds = prepared.config, prepared.out, prepared.seeds
     path = os.path.join(out, CHECKPOINT)
-    rollout = config.ppo.rollout_size
+    rollout = config.agent_config.rollout_size
     # per seed, the episode return of every iteration with episodes (a resumed run's logged ones first)
     returns = [[float(r["episode_return"]) for r in kept if float(r["episodes"]) > 0] for kept in history] \
         if history else [[] for _ in range(config.seeds)]
@@ -357,10 +367,16 @@ def _diverged(config: TrainConfig, iteration: int, seeds: dict[int, str], path: 
         kept = "no checkpoint was written before it"
     else:
         kept = f"the last good checkpoint is {path} (iteration {checkpointed})"
-    p = config.ppo
-    advice = (f"lower the learning rate (now {p.learning_rate:g})"
-              + ("" if p.max_grad_norm is not None else ", set max_grad_norm")
-              + " and start a new run (resuming with another learning rate is refused)")
+    if config.stream is not None:
+        s = config.stream
+        bound = " or raise the ObGD bounds kappa_critic/kappa_actor/kappa_q" if s.optimizer == "obgd" else ""
+        advice = (f"lower step_size (now {s.step_size:g}){bound} and start a new run (resuming with another "
+                  "step size is refused)")
+    else:
+        p = config.ppo
+        advice = (f"lower the learning rate (now {p.learning_rate:g})"
+                  + ("" if p.max_grad_norm is not None else ", set max_grad_norm")
+                  + " and start a new run (resuming with another learning rate is refused)")
     return Diverged(f"{what}; {kept}; {advice}. No final return was written.", iteration=iteration,
                     seeds={config.seed + k: why for k, why in seeds.items()}, checkpoint=path,
                     checkpoint_iteration=checkpointed)

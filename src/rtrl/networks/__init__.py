@@ -11,6 +11,8 @@ from rtrl.networks.mlp import (
     check_activation,
     init_dense,
     init_mlp,
+    init_sparse_dense,
+    layer_norm,
 )
 from rtrl.networks.stack import RecurrentStack, StackCarry, StackParams, make_stack
 
@@ -25,5 +27,7 @@ __all__ = [
     "check_activation",
     "init_dense",
     "init_mlp",
+    "init_sparse_dense",
+    "layer_norm",
     "make_stack",
 ]
