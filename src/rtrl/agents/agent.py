@@ -31,7 +31,7 @@ from rtrl.agents.config import PPOConfig
 from rtrl.agents.network import ActorCritic
 from rtrl.agents.real_time_ppo import SINGLE_STEPS
 from rtrl.agents.rollout import Rollout, RunState, host_rollout, jax_rollout, make_host_policy
-from rtrl.agents.stream import StreamAgent, make_stream
+from rtrl.agents.stream import StreamAgent, make_stream, stream_network
 from rtrl.agents.stream_config import StreamConfig
 from rtrl.agents.tbptt_ppo import SEQUENCES
 from rtrl.agents.update import DataPath, UpdateInputs, ppo_update
@@ -39,7 +39,7 @@ from rtrl.envs.host import HostEnv
 from rtrl.envs.jax_env import JaxEnv, VmapEnv
 from rtrl.envs.spaces import Box, Discrete
 
-__all__ = ["Agent", "DATA_PATHS", "make"]
+__all__ = ["Agent", "DATA_PATHS", "build_network", "make"]
 
 # Each agent is its loss and its data path on the one PPO loop (`rtrl.agents.update`).
 DATA_PATHS: dict[str, DataPath] = {
@@ -205,12 +205,19 @@ def make(config: PPOConfig | StreamConfig, env: Any) -> Agent | StreamAgent:
                          f"({kind}); valid: {valid}.")
     if isinstance(config, StreamConfig):
         return make_stream(config, env, int(obs_space.shape[0]), int(size), kind == "discrete")
-    dtype = jnp.dtype(config.dtype)
-    net = ActorCritic(observation_size=int(obs_space.shape[0]), action_size=int(size), discrete=kind == "discrete",
-                      cell=config.make_cell(), encoder=config.encoder, head=config.head,
-                      activation=config.activation, dtype=dtype)
+    net = build_network(config, int(obs_space.shape[0]), int(size), kind == "discrete")
     optimizer = ppo.make_optimizer(config.learning_rate, eps=config.adam_eps, max_grad_norm=config.max_grad_norm)
     return Agent(config, env, net, optimizer)
+
+
+def build_network(config: PPOConfig | StreamConfig, observation_size: int, action_size: int, discrete: bool) -> Any:
+    """The network an agent of ``config`` learns: an `ActorCritic` for a PPO agent, the streaming
+    agent's own (`rtrl.agents.stream_network`) for a streaming one."""
+    if isinstance(config, StreamConfig):
+        return stream_network(config, observation_size, action_size, discrete)
+    return ActorCritic(observation_size=observation_size, action_size=action_size, discrete=discrete,
+                       cell=config.make_cell(), encoder=config.encoder, head=config.head,
+                       activation=config.activation, dtype=jnp.dtype(config.dtype))
 
 
 def to_numpy(metrics: dict[str, jax.Array]) -> dict[str, float]:

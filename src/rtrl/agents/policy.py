@@ -37,6 +37,7 @@ import numpy as np
 
 from rtrl.agents.network import ActorCritic
 from rtrl.agents.rollout import env_action
+from rtrl.agents.stream_network import StreamActorCritic, StreamQNetwork
 from rtrl.envs.host import HostEnv
 from rtrl.envs.jax_env import JaxEnv
 from rtrl.envs.running import Moments
@@ -46,6 +47,10 @@ if TYPE_CHECKING:  # the experiments layer builds on agents; imported lazily bel
     from rtrl.experiments.training import TrainConfig
 
 __all__ = ["TrainedAgent", "WrapperStatistics", "inner_env", "parameter_names", "parameter_problems"]
+
+
+# The networks a trained agent can be: PPO's actor-critic and the streaming agents'.
+NETWORKS = (ActorCritic, StreamActorCritic, StreamQNetwork)
 
 
 class WrapperStatistics(NamedTuple):
@@ -82,8 +87,9 @@ class TrainedAgent:
     env_steps: int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.network, ActorCritic):
-            raise TypeError(f"network must be an ActorCritic, got {type(self.network).__name__}.")
+        if not isinstance(self.network, NETWORKS):
+            raise TypeError(f"network must be an ActorCritic or a streaming agent's network, got "
+                            f"{type(self.network).__name__}.")
         if not isinstance(self.action_space, (Box, Discrete)):
             raise TypeError(f"action_space must be a Box or Discrete, got {type(self.action_space).__name__}.")
         if isinstance(self.action_space, Discrete) != self.network.discrete:

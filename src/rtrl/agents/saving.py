@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import yaml
 
-from rtrl.agents.network import ActorCritic
+from rtrl.agents.agent import build_network
 from rtrl.agents.policy import TrainedAgent, WrapperStatistics, parameter_names, parameter_problems
 from rtrl.envs.running import Moments
 from rtrl.envs.spaces import Box, Discrete, Space
@@ -116,9 +116,8 @@ def load(path: str) -> TrainedAgent:
     config = load_config(yaml.safe_load(str(data["config"])))
     meta = json.loads(str(data["meta"]))
     sizes = meta["network"]
-    network = ActorCritic(observation_size=int(sizes["observation_size"]), action_size=int(sizes["action_size"]),
-                          discrete=bool(sizes["discrete"]), cell=config.ppo.make_cell(), encoder=config.ppo.encoder,
-                          head=config.ppo.head, activation=config.ppo.activation, dtype=jnp.dtype(config.ppo.dtype))
+    network = build_network(config.agent_config, int(sizes["observation_size"]), int(sizes["action_size"]),
+                            bool(sizes["discrete"]))
     params = _read_params(path, data, network)
     statistics = WrapperStatistics(*(_read_moments(data, wrapper) for wrapper in WrapperStatistics._fields))
     return TrainedAgent(config=config, network=network, params=params,
@@ -126,7 +125,7 @@ def load(path: str) -> TrainedAgent:
                         seed=meta.get("seed"), env_steps=meta.get("env_steps"))
 
 
-def _read_params(path: str, data: dict[str, np.ndarray], network: ActorCritic) -> Any:
+def _read_params(path: str, data: dict[str, np.ndarray], network: Any) -> Any:
     """The parameters named in ``data``, checked leaf by leaf against the network's (by path)."""
     saved = {k: v for k, v in data.items() if k.startswith("params/")}
     problems = parameter_problems(network, {k: v.shape for k, v in saved.items()},

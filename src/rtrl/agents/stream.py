@@ -252,6 +252,11 @@ class StreamAgent:
         return metrics
 
 
+def stream_network(config: StreamConfig, observation_size: int, action_size: int, discrete: bool) -> Any:
+    """The network of the streaming agent ``config.agent``."""
+    return _rules()[config.agent].network(config, observation_size, action_size, discrete)
+
+
 def make_stream(config: StreamConfig, env: Any, observation_size: int, action_size: int,
                 discrete: bool) -> StreamAgent:
     """The streaming agent of ``config`` on ``env`` (checked by `rtrl.agents.make`)."""
@@ -259,5 +264,4 @@ def make_stream(config: StreamConfig, env: Any, observation_size: int, action_si
     if rule.discrete_only and not discrete:
         raise ValueError(f"agent={config.agent!r} needs a discrete action space (Q(λ) takes a max over actions); "
                          f"env {env.name} has {env.action_space}. Use agent='stream-ac' for continuous actions.")
-    network = rule.network(config, observation_size, action_size, discrete)
-    return StreamAgent(config, env, network, rule)
+    return StreamAgent(config, env, stream_network(config, observation_size, action_size, discrete), rule)

@@ -6,6 +6,12 @@ them. Defaults are the paper's PPO settings (`PPOConfig`): one environment, roll
 trained with RTRL (Real-Time PPO) — 24,960 recurrent parameters on Ant-P, the size the paper
 matched its architectures at. Swap the agent with flags, e.g.
 ``--agent tbptt-ppo --cell gru --hidden-size 64 --sequence-length 32`` or ``--agent mlp-ppo``.
+
+The ``streaming/`` presets run stream AC(λ) (`StreamConfig`: one environment, an update every step)
+with a linear RTU of 64 units learning by exact RTRL, as in Farr et al. 2026 (arXiv 2605.24709):
+MemoryChain of length L (``streaming/memorychain-<L>``), the POPGym ports for 2M steps and MuJoCo
+Hopper with hidden velocities (Hopper-P) for 1M. Swap the learner with ``--gradient tbptt`` (T-BPTT(1)),
+``--gradient none`` (feed-forward), ``--cell gru`` or ``--agent stream-q``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ POPGYM = {"countrecall": "CountRecallEasy", "repeatfirst": "RepeatFirstEasy", "r
           "autoencode": "AutoencodeEasy", "concentration": "ConcentrationEasy", "higherlower": "HigherLowerEasy"}
 MUJOCO = ("Ant", "HalfCheetah", "Hopper", "Walker2d")
 REAL_TIME_PPO = {"agent": "real-time-ppo", "cell": "rtu-linear", "hidden_size": 192}
+STREAM_AC = {"agent": "stream-ac", "gradient": "rtrl", "cell": "rtu-linear", "hidden_size": 64}
+MEMORY_CHAIN_LENGTHS = (4, 16, 64, 128)
 
 
 def _presets() -> dict[str, dict[str, Any]]:
@@ -29,7 +37,20 @@ def _presets() -> dict[str, dict[str, Any]]:
                 "env": f"mujoco/{robot}-{split}", "total_steps": 5_000_000, "ppo": dict(REAL_TIME_PPO)}
     presets["rtu-paper/reacher-memory"] = {"env": "mujoco/Reacher-Memory", "total_steps": 5_000_000,
                                            "ppo": {**REAL_TIME_PPO, "cell": "rtu-nonlinear"}}
+    for length in MEMORY_CHAIN_LENGTHS:
+        presets[f"streaming/memorychain-{length}"] = {
+            "env": "jax/MemoryChain", "env_options": {"length": length},
+            "total_steps": memory_chain_steps(length), "stream": dict(STREAM_AC)}
+    for short, task in POPGYM.items():
+        presets[f"streaming/popgym-{short}"] = {"env": f"jax/{task}", "total_steps": 2_000_000,
+                                                "stream": dict(STREAM_AC)}
+    presets["streaming/hopper-p"] = {"env": "mujoco/Hopper-P", "total_steps": 1_000_000, "stream": dict(STREAM_AC)}
     return presets
+
+
+def memory_chain_steps(length: int) -> int:
+    """Steps of a MemoryChain run of chain length L: 4,000 episodes of L + 1 steps, at least 100k."""
+    return max(100_000, 4_000 * (length + 1))
 
 
 PRESETS = _presets()
@@ -47,4 +68,4 @@ def get(name: str) -> dict[str, Any]:
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}.{hint}")
     preset = PRESETS[name]
-    return {**preset, "ppo": dict(preset["ppo"])}
+    return {key: dict(value) if isinstance(value, dict) else value for key, value in preset.items()}
