@@ -1,0 +1,144 @@
+"""Streaming agents through ``rtrl train`` and the Python API: flags routed to the StreamConfig, bad
+input refused before any work, exact resume on JAX-native environments, host environments stepped in
+lockstep, the presets, and trained streaming agents that act, save and load."""
+
+import csv
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import rtrl
+from rtrl.agents import StreamConfig
+from rtrl.cli import main
+from rtrl.experiments import memory, training, training_presets
+from rtrl.experiments.training import TrainConfig
+
+TINY = ["--agent", "stream-ac", "--env", "jax/MemoryChain", "--env-options", "{length: 3}", "--hidden-size", "4",
+        "--head", "[8]", "--num-steps", "50"]
+
+
+def _must_not_run(*args, **kwargs):
+    raise AssertionError("the run started before its input was validated")
+
+
+BAD_INPUT = {
+    "lambda above 1": (["--lambda", "1.5"], r"lambda_ must be a number in \[0, 1\], got 1.5"),
+    "kappa zero": (["--kappa-actor", "0"], r"kappa_actor must be a positive number, got 0"),
+    "step size negative": (["--step-size", "-1"], r"step_size must be a positive number, got -1"),
+    "epsilon above 1": (["--agent", "stream-q", "--epsilon-start", "2"], r"epsilon_start must be a number in \[0, 1\], got 2"),
+    "stream-q continuous": (["--agent", "stream-q", "--env", "mujoco/Hopper-P", "--env-options", "{}"],
+                            r"stream-q.*discrete"),
+    "chain length 0": (["--env-options", "{length: 0}"], r"length must be a positive integer"),
+    "PPO flag": (["--num-minibatches", "4"], r"--num-minibatches do\(es\) not apply to agent stream-ac"),
+    "stream flag on PPO": (["--agent", "real-time-ppo", "--kappa-actor", "2"],
+                           r"--kappa-actor do\(es\) not apply to agent real-time-ppo"),
+    "gradient of PPO": (["--gradient", "fresh"], r"gradient must be one of 'rtrl', 'tbptt', 'none', got 'fresh'"),
+    "cell with none": (["--gradient", "none", "--cell", "gru"], r"gradient none has no recurrent cell, so --cell"),
+    "dense RTRL too big": (["--cell", "gru", "--hidden-size", "1000"], r"needs about .* GB.*hidden_size \(1000\)"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_is_a_message_before_any_work(tmp_path, capsys, monkeypatch, case):
+    monkeypatch.setattr(training, "run", _must_not_run)
+    monkeypatch.setattr(memory, "available_bytes", lambda device=False: 8 * 10**9)
+    flags, message = BAD_INPUT[case]
+    assert main(["train", *TINY, *flags, "--out", str(tmp_path / "run")]) == 2
+    captured = capsys.readouterr()
+    text = " ".join((captured.out + captured.err).split())
+    assert "error:" in text and "Traceback" not in text
+    assert re.search(message, text), text
+    assert not (tmp_path / "run").exists()
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_resume_continues_to_exactly_the_uninterrupted_run(tmp_path):
+    # chain length 6: episodes of 7 steps, so the run does not end on an episode's last step
+    config = TrainConfig(env="jax/MemoryChain", env_options={"length": 6}, total_steps=300, seeds=2,
+                         checkpoint_every=1, stream=StreamConfig(hidden_size=4, head=(8,), num_steps=50))
+    whole = training.train(config, str(tmp_path / "whole"))
+    training.train(config, str(tmp_path / "cut"), stop_after=2)
+    resumed = training.train(config, str(tmp_path / "cut"), resume=True)
+    for k in (0, 1):
+        a, b = _rows(tmp_path / "whole" / f"seed_{k}.csv"), _rows(tmp_path / "cut" / f"seed_{k}.csv")
+        assert len(a) == len(b) == 6
+        for ra, rb in zip(a, b):
+            for key in ra:
+                if key not in ("steps_per_second", "wall_seconds"):
+                    assert ra[key] == rb[key], (k, key)
+    for x, y in zip(jax.tree.leaves(whole.state), jax.tree.leaves(resumed.state)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    # the streaming state really is in the checkpoint: eligibility traces and the chosen action
+    assert any(np.any(np.asarray(z) != 0) for z in jax.tree.leaves(whole.state.opt_state.eligibility))
+    assert whole.state.action.shape == (2, 1)
+
+
+def test_a_host_environment_learns_every_step_for_every_seed_and_resumes(tmp_path):
+    config = TrainConfig(env="popgym/RepeatPreviousEasy", total_steps=60, seeds=2, checkpoint_every=1,
+                         stream=StreamConfig(hidden_size=4, head=(8,), num_steps=20))
+    out = str(tmp_path / "host")
+    first = training.train(config, out, stop_after=2)
+    params_before = first.state.params
+    resumed = training.train(config, out, resume=True)
+    rows = [_rows(tmp_path / "host" / f"seed_{k}.csv") for k in (0, 1)]
+    assert [len(r) for r in rows] == [3, 3]
+    assert int(resumed.state.env_steps[0]) == 60
+    # every step updates the parameters of each seed, and the seeds differ
+    moved = [float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(params_before),
+                                                                 jax.tree.leaves(resumed.state.params))]
+    assert max(moved) > 0
+    leaf = jax.tree.leaves(resumed.state.params)[0]
+    assert not np.array_equal(np.asarray(leaf[0]), np.asarray(leaf[1]))
+
+
+def test_host_and_jax_environments_run_the_same_streaming_step():
+    """The host loop and the scan call the same `learn_then_act`: on the same environment (the JAX port
+    stepped from the host loop), with the same key, one iteration gives the same state."""
+    config = StreamConfig(hidden_size=4, head=(8,), num_steps=30)
+    env = rtrl.envs.make("jax/MemoryChain", length=3)
+    agent = rtrl.agents.make(config, env)
+    state = agent.init(jax.random.PRNGKey(3))
+    scanned, metrics = agent.iteration(state)
+    # the same steps, one call of the streaming step at a time, as the host loop makes them
+    s = state
+    for _ in range(config.num_steps):
+        s, transition = agent._env_step(s)
+        s, _ = jax.jit(agent.learn_then_act)(s, transition)
+    for x, y in zip(jax.tree.leaves(scanned.params), jax.tree.leaves(s.params)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
+    assert float(metrics["episodes"]) == 7  # 30 steps: 7 whole episodes of 4 steps
+
+
+@pytest.mark.parametrize("name", [n for n in training_presets.names() if n.startswith("streaming/")])
+def test_streaming_presets_build(name):
+    values = training_presets.get(name)
+    config = rtrl.experiments.config.from_dict(TrainConfig, values)
+    assert config.stream is not None and config.ppo is None
+    assert config.stream.agent == "stream-ac" and config.stream.gradient == "rtrl"
+    if name.startswith("streaming/memorychain-"):
+        length = int(name.rsplit("-", 1)[1])
+        assert config.env_options["length"] == length and config.total_steps >= 4_000 * (length + 1)
+    if config.env.startswith("jax/"):
+        agent = config.make_agent()
+        assert agent.parameter_count().recurrent > 0
+
+
+def test_the_python_api_trains_acts_saves_and_loads_a_streaming_agent(tmp_path):
+    run = rtrl.train(TrainConfig(env="jax/MemoryChain", env_options={"length": 2}, total_steps=200,
+                                 stream=StreamConfig(agent="stream-q", hidden_size=4, head=(8,), num_steps=100)),
+                     out=str(tmp_path / "run"))
+    agent = run.agent
+    path = agent.save(str(tmp_path / "agent.npz"))
+    loaded = rtrl.load(path)
+    for x, y in zip(jax.tree.leaves(agent.params), jax.tree.leaves(loaded.params)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    result = rtrl.evaluate(loaded, episodes=4)
+    returns = np.asarray(result.returns)
+    assert returns.shape == (4,) and set(np.unique(returns)) <= {-1.0, 1.0}
