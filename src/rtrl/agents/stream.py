@@ -146,6 +146,9 @@ class StreamAgent:
     def learn_then_act(self, state: RunState, transition: Transition) -> tuple[RunState, dict[str, jax.Array]]:
         """Learn from (S_t, A_t, ``transition``), then choose A_{t+1}: the one streaming step."""
         c = self.config
+        # observations are kept as float32 (RunState.obs): V(S_{t+1}) here sees what V(S_t) will see next step
+        transition = transition._replace(obs=jnp.asarray(transition.obs, jnp.float32),
+                                         final_obs=jnp.asarray(transition.final_obs, jnp.float32))
         g = self.rule.gradients(self.network, c, state.params, state.carry, state.obs, state.first, state.action,
                                 transition, state.env_steps)
         eligibility, optimizer_states = state.opt_state
@@ -167,7 +170,7 @@ class StreamAgent:
         metrics.update({"td_error": jnp.abs(g.delta), **g.metrics, "episodes": transition.done[0],
                         "finished_return": episode.finished_return[0], "finished_length": episode.finished_length[0]})
         state = state._replace(params=params, opt_state=StreamLearnerState(eligibility, new_optimizer_states),
-                               obs=jnp.asarray(transition.obs, jnp.float32), first=transition.done, carry=g.carry,
+                               obs=transition.obs, first=transition.done, carry=g.carry,
                                action=action, rng=rng, episode_return=episode.running_return,
                                episode_length=episode.running_length, env_steps=state.env_steps + 1)
         return state, jax.tree.map(lambda m: jnp.asarray(m, jnp.float32), metrics)

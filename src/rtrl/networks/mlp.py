@@ -65,6 +65,8 @@ def init_sparse_dense(key: jax.Array, input_size: int, output_size: int, dtype: 
     bound = 1.0 / math.sqrt(input_size)
     kernel = jax.random.uniform(k_values, (input_size, output_size), jnp.dtype(dtype), -bound, bound)
     zeros = min(math.ceil(sparsity * input_size), input_size)
+    if zeros == 0:
+        return {"kernel": kernel, "bias": jnp.zeros((output_size,), jnp.dtype(dtype))}
     # per output unit (column), a random permutation of its inputs; the first `zeros` are cut
     order = jax.vmap(lambda k: jax.random.permutation(k, input_size))(jax.random.split(k_mask, output_size))
     rank = jnp.argsort(order, axis=1).T  # (input_size, output_size): position of each input in its unit's order

@@ -1,0 +1,123 @@
+"""MemoryChain success against chain length for streaming learners (issue 11, Deliver 6).
+
+    python benchmarks/streaming_memorychain.py [--lengths 4 16 64 128] [--seeds 5] [--out runs/memorychain]
+
+For every chain length L and learner, one ``rtrl train --preset streaming/memorychain-<L> --seeds S``
+run (stream AC(λ), one environment per seed, an update every step; the seeds vmapped in one process),
+with the learner's flags:
+
+    RTU (RTRL)        the preset: linear RTU, n = 64, exact RTRL
+    RTU (T-BPTT(1))   --gradient tbptt
+    GRU (T-BPTT(1))   --cell gru --gradient tbptt
+    feed-forward      --gradient none
+
+Success is each seed's final return (`rtrl.experiments.train_report.FINAL_RETURN`: the mean episode
+return over the last 10% of iterations): on MemoryChain only the last step is rewarded (+1 right, −1
+wrong), so it is the mean last-step reward, 1 for a perfect memory and 0 for none. Written:
+``success.csv`` (one row per length and learner: mean, 95% t half-width, per-seed values, the command)
+and ``success.png`` (success against L, one line per learner with its t-band).
+Target: RTU (RTRL) >= 0.9 at L = 64 while every T-BPTT(1) and feed-forward learner stays <= 0.2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from rtrl.experiments import statistics
+from rtrl.experiments.run_dir import write_csv
+
+LEARNERS = {
+    "RTU (RTRL)": [],
+    "RTU (T-BPTT(1))": ["--gradient", "tbptt"],
+    "GRU (T-BPTT(1))": ["--cell", "gru", "--gradient", "tbptt"],
+    "feed-forward": ["--gradient", "none"],
+}
+
+
+def run(length: int, learner: str, seeds: int, out: str) -> dict:
+    command = ["rtrl", "train", "--preset", f"streaming/memorychain-{length}", "--seeds", str(seeds),
+               *LEARNERS[learner], "--out", out, "--overwrite"]
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "rtrl.cli", *command[1:]], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} exited {done.returncode}: {done.stderr[-500:]}")
+    with open(os.path.join(out, "summary.json")) as f:
+        summary = json.load(f)
+    per_seed = [float(v) for v in summary["final_return"]["per_seed"]]
+    interval = statistics.interval(per_seed)
+    return {"length": length, "learner": learner, "mean": round(interval.mean, 4),
+            "ci95": round(interval.half_width, 4) if interval.half_width is not None else "",
+            "per_seed": " ".join(f"{v:.3f}" for v in per_seed), "seeds": seeds,
+            "env_steps_per_seed": summary["env_steps_per_seed"], "steps_per_s": round(summary["steps_per_second"]),
+            "minutes": round((time.perf_counter() - t0) / 60, 1), "command": " ".join(command)}
+
+
+def plot(rows: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for learner in LEARNERS:
+        points = sorted((r["length"], r["mean"], r["ci95"] or 0.0) for r in rows if r["learner"] == learner)
+        if not points:
+            continue
+        x, y, h = (np.array(v, float) for v in zip(*points))
+        line, = ax.plot(x, y, marker="o", label=learner)
+        ax.fill_between(x, y - h, y + h, color=line.get_color(), alpha=0.2)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted({r["length"] for r in rows}), [str(v) for v in sorted({r["length"] for r in rows})])
+    ax.axhline(0.0, color="grey", lw=0.8, ls=":")
+    ax.set_ylim(-0.25, 1.05)
+    ax.set_xlabel("chain length L (steps between the context and the query)")
+    ax.set_ylabel("final success (mean last-step reward)")
+    seeds = rows[0]["seeds"]
+    ax.set_title(f"MemoryChain, stream AC(λ), batch size 1 ({seeds} seeds, mean ± 95% t)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lengths", type=int, nargs="+", default=[4, 16, 64, 128])
+    parser.add_argument("--learners", nargs="+", default=list(LEARNERS), choices=list(LEARNERS))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--out", default="runs/memorychain")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "success.csv")
+    rows = []
+    if os.path.exists(path):  # a sweep continues: rows already measured are kept
+        import csv
+
+        with open(path, newline="") as f:
+            rows = [{**r, "length": int(r["length"]), "mean": float(r["mean"]),
+                     "ci95": float(r["ci95"]) if r["ci95"] else "", "seeds": int(r["seeds"])}
+                    for r in csv.DictReader(f)]
+    for length in args.lengths:
+        for learner in args.learners:
+            if any(r["length"] == length and r["learner"] == learner and r["seeds"] == args.seeds for r in rows):
+                continue
+            slug = learner.lower().replace(" ", "-").replace("(", "").replace(")", "")
+            row = run(length, learner, args.seeds, os.path.join(args.out, f"L{length}-{slug}"))
+            rows.append(row)
+            print(f"L={length:4d} {learner:18s} {row['mean']:.3f} ± {row['ci95']} ({row['per_seed']}), "
+                  f"{row['minutes']} min", flush=True)
+            write_csv(path, rows)
+            plot(rows, os.path.join(args.out, "success.png"))
+    print(f"wrote {path} and success.png")
+
+
+if __name__ == "__main__":
+    main()
