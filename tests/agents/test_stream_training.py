@@ -3,6 +3,7 @@ input refused before any work, exact resume on JAX-native environments, host env
 lockstep, the presets, and trained streaming agents that act, save and load."""
 
 import csv
+import dataclasses
 import re
 
 import jax
@@ -142,3 +143,19 @@ def test_the_python_api_trains_acts_saves_and_loads_a_streaming_agent(tmp_path):
     result = rtrl.evaluate(loaded, episodes=4)
     returns = np.asarray(result.returns)
     assert returns.shape == (4,) and set(np.unique(returns)) <= {-1.0, 1.0}
+
+
+def test_no_previous_wrappers_keep_the_observation_and_evaluation_rebuilds_the_same_stack(tmp_path):
+    """MemoryChain presets use wrappers "no-previous": with the previous action appended, a memoryless
+    policy could carry the context in its own actions. Training and evaluation build the same stack."""
+    values = training_presets.get("streaming/memorychain-4")
+    assert values["wrappers"] == "no-previous"
+    config = rtrl.experiments.config.from_dict(TrainConfig, {**values, "total_steps": 100, "stream": {
+        **values["stream"], "hidden_size": 4, "head": [8], "num_steps": 50}})
+    raw = rtrl.envs.make("jax/MemoryChain", length=4).observation_space.shape
+    assert config.make_env().observation_space.shape == raw
+    standard = dataclasses.replace(config, wrappers="standard").make_env().observation_space.shape
+    assert standard[0] == raw[0] + 2 + 1  # previous action one-hot and previous reward
+    agent = rtrl.train(config, out=str(tmp_path / "run")).agent
+    assert agent.make_env().observation_space.shape == raw
+    assert len(rtrl.evaluate(agent, episodes=2).returns) == 2

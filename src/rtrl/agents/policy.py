@@ -172,9 +172,10 @@ class TrainedAgent:
             raise TypeError(f"env must be an rtrl JaxEnv or HostEnv, got {type(env).__name__}; see rtrl.envs.make "
                             "and rtrl.envs.from_gymnasium.")
         _refuse_wrapped(env)
-        if self.config.wrappers == "none":
+        options = self.config.wrapper_options()
+        if options is None:
             return env
-        return frozen_standard(env, gamma=self.config.agent_config.gamma, statistics=self.statistics)
+        return frozen_standard(env, options=options, statistics=self.statistics)
 
     def make_env(self, num_envs: int | None = None) -> JaxEnv | HostEnv:
         """The environment the agent was trained on (``config.env`` with ``config.env_options``), wrapped
@@ -307,14 +308,16 @@ def statistics_of(env: JaxEnv | HostEnv, env_state: Any = None) -> WrapperStatis
     return WrapperStatistics(wrappers.observation_moments(env, env_state), wrappers.reward_moments(env, env_state))
 
 
-def frozen_standard(env: JaxEnv | HostEnv, *, gamma: float, statistics: WrapperStatistics) -> JaxEnv | HostEnv:
-    """`rtrl.envs.wrappers.standard` (the training stack) with its statistics fixed at ``statistics``.
-    Without any statistics (not recorded) the wrappers adapt online, as in training."""
+def frozen_standard(env: JaxEnv | HostEnv, *, options: dict[str, Any],
+                    statistics: WrapperStatistics) -> JaxEnv | HostEnv:
+    """`rtrl.envs.wrappers.standard` with ``options`` (the training stack's, `TrainConfig.wrapper_options`)
+    and its statistics fixed at ``statistics``. Without any statistics (not recorded) the wrappers
+    adapt online, as in training."""
     from rtrl.envs import wrappers
 
     known = statistics.observation is not None or statistics.reward is not None
-    return wrappers.standard(env, gamma=gamma, observation_moments=statistics.observation,
-                             reward_moments=statistics.reward, update_statistics=not known)
+    return wrappers.standard(env, observation_moments=statistics.observation, reward_moments=statistics.reward,
+                             update_statistics=not known, **options)
 
 
 def inner_env(env: Any) -> Any:

@@ -48,7 +48,7 @@ class StreamConfig:
       layer_norm: LayerNorm (no affine) before every hidden activation.
       sparsity: fraction of each unit's input weights zeroed at initialisation (0: dense LeCun uniform).
       normalize_observations, scale_rewards: the running observation normalisation and reward
-        scaling of the environment's wrapper stack (used when the run's ``wrappers`` is "standard").
+        scaling of the environment's wrapper stack (used unless the run's ``wrappers`` is "none").
       action: "auto", "discrete" or "continuous" (checked against the environment).
       dtype: parameter dtype, "float32" or "float64".
     """

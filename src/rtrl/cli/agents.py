@@ -23,7 +23,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         problem = video_support(agent, args.env, args.video)
         if problem:
             raise ValueError(problem)
-    if agent.statistics.observation is None and agent.config.wrappers == "standard":
+    if agent.statistics.observation is None and agent.config.wrappers != "none":
         # only a host run's checkpoint of an older rtrl lacks them (runs now keep every seed's)
         console.print("note: this run's checkpoint holds no wrapper statistics (a host-environment run written by "
                       "an older version of rtrl); the observation normalisation and reward scale adapt during "

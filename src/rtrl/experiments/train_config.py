@@ -25,7 +25,7 @@ from rtrl.frozendict import FrozenDict
 __all__ = ["CELL_FIELDS", "RESUMABLE_CHANGES", "TrainConfig", "WRAPPERS", "config_dict", "learning_part",
            "load_config"]
 
-WRAPPERS = ("standard", "none")
+WRAPPERS = ("standard", "no-previous", "none")
 # Fields of PPOConfig that only a recurrent agent uses (mlp-ppo has no cell).
 CELL_FIELDS = ("cell", "hidden_size", "cell_options")
 # Fields that may change on resume: how long to run and how often to checkpoint, not how to learn.
@@ -46,7 +46,8 @@ class TrainConfig:
     env: str = field("jax/CountRecallEasy", "environment: one of rtrl.envs.names()")
     env_options: Mapping[str, Any] = field(None, "options of the environment, e.g. {previous_action: true}")
     wrappers: str = field("standard", "standard (the RTU paper's stack: episode stats, action clipping, "
-                          "observation and reward normalisation, previous action/reward for discrete envs) or none")
+                          "observation and reward normalisation, previous action/reward for discrete envs), "
+                          "no-previous (the same without the previous action and reward) or none")
     total_steps: int = field(1_000_000, "environment steps per seed (rounded up to whole rollouts)")
     seeds: int = field(1, "independent runs (vmapped for JAX-native environments, in lockstep for host ones)")
     seed: int = field(0, "seed of the first run; run k uses seed + k")
@@ -134,8 +135,8 @@ class TrainConfig:
         native = envs.spec(self.env).backend == "jax"
         agent = self.agent_config
         env = envs.make(self.env, **options) if native else envs.make(self.env, num_envs=agent.num_envs, **options)
-        if self.wrappers == "standard":
-            wrapper_options = agent.wrapper_options()
+        wrapper_options = self.wrapper_options()
+        if wrapper_options is not None:
             if not wrapper_options.get("normalize_obs", True):
                 observation_moments = None
             if not wrapper_options.get("normalize_reward", True):
@@ -143,6 +144,17 @@ class TrainConfig:
             env = envs.wrappers.standard(env, observation_moments=observation_moments, reward_moments=reward_moments,
                                          update_statistics=True, **wrapper_options)
         return env
+
+    def wrapper_options(self) -> dict[str, Any] | None:
+        """The options of `rtrl.envs.wrappers.standard` this run's stack is built with (the agent's
+        discount and normalisation choices; no previous action/reward with ``wrappers="no-previous"``),
+        or None with ``wrappers="none"``. Evaluation rebuilds the same stack from them."""
+        if self.wrappers == "none":
+            return None
+        options = self.agent_config.wrapper_options()
+        if self.wrappers == "no-previous":
+            options["previous_action_and_reward"] = False
+        return options
 
     def make_agent(self) -> agents.Agent | agents.StreamAgent:
         return agents.make(self.agent_config, self.make_env())

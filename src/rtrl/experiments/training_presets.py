@@ -39,7 +39,9 @@ def _presets() -> dict[str, dict[str, Any]]:
                                            "ppo": {**REAL_TIME_PPO, "cell": "rtu-nonlinear"}}
     for length in MEMORY_CHAIN_LENGTHS:
         presets[f"streaming/memorychain-{length}"] = {
-            "env": "jax/MemoryChain", "env_options": {"length": length},
+            # no previous action appended: a memoryless policy could otherwise carry the context in its
+            # own actions (act the context at t = 0, then repeat the previous action)
+            "env": "jax/MemoryChain", "env_options": {"length": length}, "wrappers": "no-previous",
             "total_steps": memory_chain_steps(length), "stream": dict(STREAM_AC)}
     for short, task in POPGYM.items():
         presets[f"streaming/popgym-{short}"] = {"env": f"jax/{task}", "total_steps": 2_000_000,
