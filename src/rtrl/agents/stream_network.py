@@ -90,8 +90,28 @@ def _no_first(obs: jax.Array, first: jax.Array | None) -> jax.Array:
     return jnp.zeros(obs.shape[:1], bool) if first is None else first
 
 
+class _Sizes:
+    """What a network tells about itself (`ActorCritic`'s interface), read from the branch that acts."""
+
+    @property
+    def observation_size(self) -> int:
+        return self._policy_branch.observation_size
+
+    @property
+    def action_size(self) -> int:
+        return self._policy_branch.output_size
+
+    @property
+    def cell(self) -> Cell | None:
+        return self._policy_branch.cell
+
+    @property
+    def recurrent(self) -> bool:
+        return self._policy_branch.cell is not None
+
+
 @dataclasses.dataclass(frozen=True)
-class StreamActorCritic:
+class StreamActorCritic(_Sizes):
     """Actor and critic branches. Parameters {"actor": branch params (+ "log_std" for continuous
     actions: a state-independent Gaussian scale), "critic": branch params}; the carry is
     {"actor": ..., "critic": ...}."""
@@ -105,20 +125,8 @@ class StreamActorCritic:
         return cls(_branch(config, observation_size, action_size), _branch(config, observation_size, 1), discrete)
 
     @property
-    def observation_size(self) -> int:
-        return self.actor.observation_size
-
-    @property
-    def action_size(self) -> int:
-        return self.actor.output_size
-
-    @property
-    def cell(self) -> Cell | None:
-        return self.actor.cell
-
-    @property
-    def recurrent(self) -> bool:
-        return self.actor.cell is not None
+    def _policy_branch(self) -> Branch:
+        return self.actor
 
     def init(self, key: jax.Array) -> dict[str, Any]:
         k_actor, k_critic = jax.random.split(key)
@@ -153,7 +161,7 @@ class StreamActorCritic:
 
 
 @dataclasses.dataclass(frozen=True)
-class StreamQNetwork:
+class StreamQNetwork(_Sizes):
     """One branch of action values Q(h_t, ·). Parameters {"q": branch params}; carry {"q": ...}.
     ``step`` returns the ε-greedy policy of ``epsilon`` (for evaluation: its mode is greedy) and
     max_a Q as the value."""
@@ -168,20 +176,8 @@ class StreamQNetwork:
         return cls(_branch(config, observation_size, action_size), config.epsilon_end)
 
     @property
-    def observation_size(self) -> int:
-        return self.q.observation_size
-
-    @property
-    def action_size(self) -> int:
-        return self.q.output_size
-
-    @property
-    def cell(self) -> Cell | None:
-        return self.q.cell
-
-    @property
-    def recurrent(self) -> bool:
-        return self.q.cell is not None
+    def _policy_branch(self) -> Branch:
+        return self.q
 
     def init(self, key: jax.Array) -> dict[str, Any]:
         return {"q": self.q.init(key)}
