@@ -159,3 +159,50 @@ def test_no_previous_wrappers_keep_the_observation_and_evaluation_rebuilds_the_s
     agent = rtrl.train(config, out=str(tmp_path / "run")).agent
     assert agent.make_env().observation_space.shape == raw
     assert len(rtrl.evaluate(agent, episodes=2).returns) == 2
+
+
+def test_the_host_loop_is_the_streaming_step_applied_to_each_seed_in_turn():
+    """`host_iteration_seeds` (numpy buffers, donated states and sums, the env's own episode statistics,
+    the first action chosen on a restored state) against a plain loop of `learn_then_act` per seed."""
+    from rtrl.agents.rollout import env_action
+    from rtrl.agents.stream_rule import Transition
+
+    config = StreamConfig(hidden_size=4, head=(8,), num_steps=110)  # two episodes of 51 steps end
+
+    def make_env():
+        return rtrl.envs.wrappers.standard(rtrl.envs.make("popgym/RepeatPreviousEasy", num_envs=1))
+
+    envs = [make_env(), make_env()]
+    agent = rtrl.agents.make(config, envs[0])
+    keys = [jax.random.PRNGKey(7), jax.random.PRNGKey(8)]
+    states = [dataclasses.replace(agent, env=env).init(key) for env, key in zip(envs, keys)]
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), *states)
+    stacked, metrics = agent.host_iteration_seeds(stacked._replace(action=()), envs)  # () : chosen afresh
+
+    step = jax.jit(agent.learn_then_act)
+    for k, key in enumerate(keys):
+        env = make_env()
+        state = agent._start(dataclasses.replace(agent, env=env).init(key))  # the action chosen again, as above
+        returns = []
+        for _ in range(config.num_steps):
+            obs, reward, done, info = env.step(np.asarray(env_action(env.action_space, state.action)))
+            stats = {n: info[n] for n in ("episode_return", "episode_length") if n in info}
+            state, m = step(state, Transition(reward, obs, done, info["terminated"], info["final_obs"], stats))
+            if done[0]:
+                returns.append(float(m["finished_return"]))
+        for x, y in zip(jax.tree.leaves(state.params), jax.tree.leaves(stacked.params)):
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y)[k], rtol=1e-5, atol=1e-6)
+        assert int(stacked.env_steps[k]) == config.num_steps
+        assert float(metrics["episodes"][k]) == len(returns) == 2
+        assert float(metrics["episode_return"][k]) == pytest.approx(np.mean(returns), rel=1e-5)
+
+
+def test_resuming_a_streaming_run_as_a_ppo_agent_is_refused_with_a_message(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert main(["train", *TINY, "--total-steps", "50", "--out", out]) == 0
+    capsys.readouterr()
+    assert main(["train", "--out", out, "--resume", "--agent", "real-time-ppo"]) == 2
+    text = " ".join(capsys.readouterr().out.split())
+    assert "note: --agent real-time-ppo is a PPO agent; the stream settings" in text
+    assert "cannot resume" in text and "ppo.agent: run None, now 'real-time-ppo'" in text
+    assert "Traceback" not in text

@@ -177,16 +177,18 @@ def make(config: PPOConfig | StreamConfig, env: Any) -> Agent | StreamAgent:
     """
     if not isinstance(config, (PPOConfig, StreamConfig)):
         raise TypeError(f"config must be a PPOConfig or a StreamConfig, got {type(config).__name__}.")
+    fix = ("a streaming agent steps one environment per seed" if isinstance(config, StreamConfig)
+           else "or change the config's num_envs")
     if isinstance(env, JaxEnv):
         if env.batch_shape == ():
             env = VmapEnv(env, config.num_envs)
         elif env.batch_shape != (config.num_envs,):
             raise ValueError(f"num_envs={config.num_envs} but the env is batched as {env.batch_shape}; make the env "
-                             "unbatched (num_envs=None) or set config.num_envs to match.")
+                             f"unbatched (num_envs=None) ({fix}).")
     elif isinstance(env, HostEnv):
         if env.num_envs != config.num_envs:
             raise ValueError(f"num_envs={config.num_envs} but the host env has {env.num_envs} envs; pass "
-                             f"num_envs={config.num_envs} to rtrl.envs.make or change the config.")
+                             f"num_envs={config.num_envs} to rtrl.envs.make ({fix}).")
     else:
         raise TypeError(f"env must be an rtrl JaxEnv or HostEnv (from rtrl.envs.make), got {type(env).__name__}.")
     obs_space = env.observation_space

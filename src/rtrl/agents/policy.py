@@ -69,9 +69,10 @@ class TrainedAgent:
 
     Attributes:
       config: the `rtrl.experiments.training.TrainConfig` it was trained with (environment, wrappers,
-        the `PPOConfig` in ``config.ppo``).
-      network: the `ActorCritic` (observation size, action size, cell, heads).
-      params: its parameters (a pytree of arrays, see `ActorCritic.init`).
+        the agent's `PPOConfig` or `StreamConfig` in ``config.agent_config``).
+      network: the `ActorCritic` of a PPO agent, or a streaming agent's `StreamActorCritic` or
+        `StreamQNetwork` (observation size, action size, cell, heads; the same ``step`` interface).
+      params: its parameters (a pytree of arrays, see the network's ``init``).
       action_space: the raw environment's action space (continuous actions are clipped to it).
       statistics: the wrapper statistics at the end of training (`WrapperStatistics`).
       seed: the training seed these parameters come from (None if unknown).

@@ -99,20 +99,12 @@ class StreamAgent:
     def init(self, key: jax.Array) -> RunState:
         """Parameters, zero traces, the environment reset and the first action chosen."""
         k_params, k_env, k_run = jax.random.split(key, 3)
-        params = self.network.init(k_params)
         if self.jax_native:
             env_state, obs = self.env.reset(k_env)
         else:  # host envs are seeded from the key: same key, same episodes
             env_state = ()
             obs = jnp.asarray(self.env.reset(seed=int(jax.random.randint(k_env, (), 0, 2**31 - 1))))
-        learner = StreamLearnerState(jax.tree.map(jnp.zeros_like, params),
-                                     {g: opt.init(params[g]) for g, opt in self.optimizers.items()})
-        state = RunState(params=params, opt_state=learner, env_state=env_state, obs=jnp.asarray(obs, jnp.float32),
-                         first=jnp.ones((1,), bool), carry=self.network.initial_carry(params, 1),
-                         episode_return=jnp.zeros((1,), jnp.float32), episode_length=jnp.zeros((1,), jnp.int32),
-                         rng=k_run, iteration=jnp.zeros((), jnp.int32), env_steps=jnp.zeros((), jnp.int32),
-                         action=())
-        return self._start(state)
+        return self._start(self._fresh_state(k_params, env_state, obs, k_run))
 
     def iteration(self, state: RunState) -> tuple[RunState, dict[str, jax.Array]]:  # jitted in __post_init__
         """JAX-native envs: ``num_steps`` steps, each an update; metrics averaged over them."""
@@ -133,7 +125,7 @@ class StreamAgent:
             for k, env in enumerate(envs):
                 obs[k], reward[k], done[k], info = env.step(to_env[k])
                 terminated[k] = info["terminated"]
-                final_obs[k] = info.get("final_obs", obs[k])
+                final_obs[k] = info["final_obs"]
                 for name in _EPISODE_STATS:
                     if name in info:
                         stats.setdefault(name, np.zeros((s, 1), np.float32))[k] = info[name]
@@ -159,7 +151,8 @@ class StreamAgent:
             updates, new_optimizer_states[group], fraction = optimizer.update(eligibility[group], g.delta,
                                                                               optimizer_states[group])
             params[group] = jax.tree.map(lambda p, u: p + u.astype(p.dtype), params[group], updates)
-            metrics[f"step_size_{group}"] = fraction
+            if c.optimizer == "obgd":
+                metrics[f"obgd_step_fraction_{group}"] = fraction
         keep = jnp.logical_not(transition.done[0] | g.cut_traces)
         eligibility = jax.tree.map(lambda z: jnp.where(keep, z, jnp.zeros((), z.dtype)), eligibility)
         rng, key = jax.random.split(state.rng)
@@ -167,7 +160,7 @@ class StreamAgent:
                                state.env_steps + 1)
         episode = track_episodes(jnp, state.episode_return, state.episode_length, transition.reward,
                                  transition.done, transition.episode_stats)
-        metrics.update({"td_error": jnp.abs(g.delta), **g.metrics, "episodes": transition.done[0],
+        metrics.update({"abs_td_error": jnp.abs(g.delta), **g.metrics, "episodes": transition.done[0],
                         "finished_return": episode.finished_return[0], "finished_length": episode.finished_length[0]})
         state = state._replace(params=params, opt_state=StreamLearnerState(eligibility, new_optimizer_states),
                                obs=transition.obs, first=transition.done, carry=g.carry,
@@ -216,9 +209,10 @@ class StreamAgent:
         return state, self._metrics(jax.tree.map(lambda x: jnp.sum(x, axis=0), per_step), state.env_steps)
 
     def _zero_sums(self) -> dict[str, jax.Array]:
-        """One step's metrics as zeros (the host loop's running sums)."""
-        shapes = jax.eval_shape(lambda: self.learn_then_act(*self._example())[1])
-        return {k: jnp.zeros(v.shape, v.dtype) for k, v in shapes.items()}
+        """One step's metrics as zeros (the host loop's running sums); their shapes traced once."""
+        if "_metric_shapes" not in self.__dict__:
+            object.__setattr__(self, "_metric_shapes", jax.eval_shape(lambda: self.learn_then_act(*self._example())[1]))
+        return {k: jnp.zeros(v.shape, v.dtype) for k, v in self._metric_shapes.items()}
 
     def _example(self) -> tuple[RunState, Transition]:
         state = self._start(self.init_shapes_state())
@@ -227,14 +221,20 @@ class StreamAgent:
                                  jnp.zeros((1, d)), {})
 
     def init_shapes_state(self) -> RunState:
-        """A zero state of the right structure (no environment touched)."""
-        params = self.network.init(jax.random.PRNGKey(0))
+        """A state of the right structure, no environment touched (shapes, tests)."""
+        key = jax.random.PRNGKey(0)
+        return self._fresh_state(key, (), jnp.zeros((1, self.network.observation_size), jnp.float32), key)
+
+    def _fresh_state(self, k_params: jax.Array, env_state: Any, obs: jax.Array, rng: jax.Array) -> RunState:
+        """Initial parameters, zero eligibility traces and optimiser state, a zero carry, at ``obs``
+        (an episode's first observation); no action chosen yet."""
+        params = self.network.init(k_params)
         learner = StreamLearnerState(jax.tree.map(jnp.zeros_like, params),
                                      {g: opt.init(params[g]) for g, opt in self.optimizers.items()})
-        return RunState(params, learner, (), jnp.zeros((1, self.network.observation_size), jnp.float32),
-                        jnp.ones((1,), bool), self.network.initial_carry(params, 1), jnp.zeros((1,), jnp.float32),
-                        jnp.zeros((1,), jnp.int32), jax.random.PRNGKey(0), jnp.zeros((), jnp.int32),
-                        jnp.zeros((), jnp.int32), ())
+        return RunState(params=params, opt_state=learner, env_state=env_state, obs=jnp.asarray(obs, jnp.float32),
+                        first=jnp.ones((1,), bool), carry=self.network.initial_carry(params, 1),
+                        episode_return=jnp.zeros((1,), jnp.float32), episode_length=jnp.zeros((1,), jnp.int32),
+                        rng=rng, iteration=jnp.zeros((), jnp.int32), env_steps=jnp.zeros((), jnp.int32), action=())
 
     def _accumulating_step(self, state: RunState, sums: dict[str, jax.Array],
                            transition: Transition) -> tuple[RunState, dict[str, jax.Array], jax.Array]:

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from rtrl.agents.stream_network import StreamActorCritic
-from rtrl.agents.stream_rule import Gradients, StreamRule, Transition
+from rtrl.agents.stream_rule import Gradients, StreamRule, Transition, td_error
 
 __all__ = ["STREAM_AC"]
 
@@ -44,10 +44,7 @@ def _gradients(net: StreamActorCritic, config: Any, params: Any, carry: Any, obs
         return (value[0], policy), carry_t
 
     (value, policy), backward, carry_t = jax.vjp(forward, params, has_aux=True)
-    x_next = jnp.where(transition.done[:, None], transition.final_obs, transition.obs)
-    value_next = net.value_only(params, carry_t, x_next)[0]
-    not_terminal = 1.0 - transition.terminated[0].astype(value.dtype)
-    delta = transition.reward[0].astype(value.dtype) + config.gamma * not_terminal * value_next - value
+    delta = td_error(transition, config.gamma, value, lambda x: net.value_only(params, carry_t, x)[0])
     entropy_weight = config.entropy_coef * jnp.sign(delta)
 
     def actor_objective(pi):

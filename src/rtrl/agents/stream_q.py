@@ -1,12 +1,14 @@
 """Stream Q(λ) (Elsayed, Vasan, Mahmood 2024, arXiv 2410.14606): its TD error, gradient and ε-greedy acting.
 
-Per step t, with the parameters w of step t (Watkins's Q(λ)):
+Per step t, with the parameters w of step t:
 
     δ_t = R_{t+1} + γ (1 − terminated_{t+1}) max_a Q_w(S_{t+1}, a) − Q_w(S_t, A_t)
     g_w = ∇_w Q_w(S_t, A_t)
 
-and the eligibility trace is cut (zeroed after the update) when A_t was not greedy, since the
-return that follows an exploratory action is not the greedy policy's. Actions are ε-greedy, ε
+z ← γλ z + g_w, the update with δ_t, and then the eligibility trace is cut (zeroed) when A_t was
+not greedy: Elsayed et al.'s stream Q(λ). (Textbook Watkins's Q(λ) would instead zero the decayed
+trace *before* adding g_t, z ← [A_t greedy]·γλ z + g_t, so that δ_t of an exploratory step still
+reaches that step's own pair but no earlier one; we follow the paper whose defaults we take.) Actions are ε-greedy, ε
 linear from ``epsilon_start`` to ``epsilon_end`` over ``epsilon_decay_steps`` steps, then constant.
 Gradients through the recurrent layer as in `rtrl.agents.stream_ac`.
 """
@@ -20,7 +22,7 @@ import jax.numpy as jnp
 
 from rtrl.agents.distributions import EpsilonGreedy
 from rtrl.agents.stream_network import StreamQNetwork
-from rtrl.agents.stream_rule import Gradients, StreamRule, Transition
+from rtrl.agents.stream_rule import Gradients, StreamRule, Transition, td_error
 
 __all__ = ["STREAM_Q", "epsilon"]
 
@@ -46,15 +48,13 @@ def _gradients(net: StreamQNetwork, config: Any, params: Any, carry: Any, obs: j
         return q[0], carry_t
 
     q, backward, carry_t = jax.vjp(forward, params, has_aux=True)
-    x_next = jnp.where(transition.done[:, None], transition.final_obs, transition.obs)
-    q_next = jnp.max(net.values_only(params, carry_t, x_next)[0])
-    not_terminal = 1.0 - transition.terminated[0].astype(q.dtype)
     chosen = jax.nn.one_hot(action[0], q.shape[-1], dtype=q.dtype)
     q_taken = jnp.sum(chosen * q)
-    delta = transition.reward[0].astype(q.dtype) + config.gamma * not_terminal * q_next - q_taken
+    delta = td_error(transition, config.gamma, q_taken, lambda x: jnp.max(net.values_only(params, carry_t, x)[0]))
     (grads,) = backward(chosen)
     explored = action[0] != jnp.argmax(q)
-    return Gradients(delta, grads, carry_t, explored, {"value": q_taken, "explored": explored.astype(q.dtype)})
+    metrics = {"value": q_taken, "explored": explored.astype(q.dtype), "epsilon": epsilon(config, step)}
+    return Gradients(delta, grads, carry_t, explored, metrics)
 
 
 def _act(net: StreamQNetwork, config: Any, params: Any, carry: Any, obs: jax.Array, first: jax.Array,

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
-__all__ = ["Gradients", "StreamRule", "Transition"]
+__all__ = ["Gradients", "StreamRule", "Transition", "td_error"]
 
 
 class Transition(NamedTuple):
@@ -24,6 +25,18 @@ class Transition(NamedTuple):
     terminated: jax.Array  # (1,) bool: ended in a terminal state (no bootstrap)
     final_obs: jax.Array  # (1, D) the episode's real last observation where done (= obs otherwise)
     episode_stats: dict[str, jax.Array]  # the env's own "episode_return"/"episode_length" where it keeps them
+
+
+def td_error(transition: Transition, gamma: float, prediction: jax.Array,
+             next_value: Callable[[jax.Array], jax.Array]) -> jax.Array:
+    """δ_t = R_{t+1} + γ (1 − terminated_{t+1}) v(S_{t+1}) − ``prediction``, with ``next_value(x)`` the
+    bootstrap at the observation x (batch of 1). Where the episode ended, S_{t+1} is its real last
+    observation (``final_obs``: a time-limit truncation bootstraps from it), not the next episode's first;
+    a termination drops the bootstrap."""
+    x_next = jnp.where(transition.done[:, None], transition.final_obs, transition.obs)
+    not_terminal = 1.0 - transition.terminated[0].astype(prediction.dtype)
+    reward = transition.reward[0].astype(prediction.dtype)
+    return reward + gamma * not_terminal * next_value(x_next) - prediction
 
 
 class Gradients(NamedTuple):

@@ -60,10 +60,16 @@ def _train_values(args: argparse.Namespace, *, own_config: bool) -> dict[str, An
         raise ValueError(f"{', '.join(_flag(n) for n in foreign)} do(es) not apply to agent {agent} (flags of "
                          f"{kind}: {', '.join(_flag(n) for n in sorted(fields))}).")
     if values.get(other):
-        if flags.get("agent"):  # the config is of the other family; --agent switches: drop its section
+        preset = training_presets.get(args.preset) if args.preset else {}
+        where = " and ".join(w for w, source in ((f"--preset {args.preset}", preset), (f"--config {args.config}", loaded))
+                             if source.get(other)) or "the settings"
+        if flags.get("agent"):  # --agent switches family: the other family's section is not used, and we say so
+            console.print(f"note: --agent {agent} is a {'streaming' if streaming else 'PPO'} agent; the {other} "
+                          f"settings of {where} ({', '.join(sorted(values[other]))}) are not used.", soft_wrap=True)
             values[other] = None
         else:
-            raise ValueError(f"the config has both a {other} and a {section} section; keep the one of the agent.")
+            raise ValueError(f"{where} give{'s' if ' and ' not in where else ''} a {other} section but the agent is "
+                             f"{agent} ({section}); keep one agent's settings, or choose the agent with --agent.")
     explicit: dict[str, str] = {}  # cell field -> where the user set it
     from_file = loaded.get(section) or {}
     if args.config and not own_config:
@@ -81,6 +87,14 @@ def _train_values(args: argparse.Namespace, *, own_config: bool) -> dict[str, An
         raise ValueError(f"{what} no recurrent cell, so {', '.join(explicit.values())} would be ignored; leave it "
                          f"out, or choose {valid}.")
     return values
+
+
+_CHOICES = {"agent": "real-time-ppo, tbptt-ppo, mlp-ppo | stream-ac, stream-q",
+            "gradient": "stale or fresh (real-time-ppo) | rtrl, tbptt (T-BPTT(1)) or none (feed-forward) (streaming)"}
+
+
+def _shown(value: Any) -> str:
+    return str(list(value)) if isinstance(value, tuple) else str(value)
 
 
 def _agent_flag_names() -> list[str]:
@@ -225,6 +239,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     agent_flags = p.add_argument_group("agent (PPOConfig; names shared with StreamConfig set that one for a "
                                        "streaming agent)")
     config_lib.add_arguments(agent_flags, PPOConfig)
+    ppo_defaults, stream_defaults = PPOConfig(), StreamConfig()
+    for action in agent_flags._group_actions:  # a shared name: say what it means for each family
+        if action.dest in {f.name for f in dataclasses.fields(StreamConfig)}:
+            action.help = (f"PPO agents: default {_shown(getattr(ppo_defaults, action.dest))}; streaming agents: "
+                           f"default {_shown(getattr(stream_defaults, action.dest))}")
+            if action.dest in _CHOICES:
+                action.help += "; " + _CHOICES[action.dest]
     stream_flags = p.add_argument_group("streaming agents only (StreamConfig)")
     config_lib.add_arguments(stream_flags, StreamConfig, skip=tuple(f.name for f in dataclasses.fields(PPOConfig)))
     p.add_argument("--out", help="run directory (default runs/train-<time>)")

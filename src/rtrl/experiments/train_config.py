@@ -83,7 +83,8 @@ class TrainConfig:
         if not isinstance(self.env, str):
             raise ValueError(f"env must be an environment name (one of rtrl.envs.names()), got {self.env!r}.")
         if "num_envs" in self.env_options:
-            raise ValueError("env_options.num_envs: set ppo.num_envs instead (the agent batches its envs).")
+            raise ValueError("env_options.num_envs: set ppo.num_envs instead (the agent batches its envs; a "
+                             "streaming agent steps one environment per seed).")
         # An unknown name (with close matches), an unknown option or a mistyped one is refused here, when the
         # config is built; a missing optional extra only when the run is prepared, so that runs can still be
         # read back (plotted, reported) on a machine without that extra.

@@ -187,7 +187,8 @@ def check(config: TrainConfig, out: str, *, resume: bool = False, overwrite: boo
     previous = load_config(load_yaml(os.path.join(out, run_dir.CONFIG)))
     if learning_part(previous) != learning_part(config):
         a, b = config_dict(previous), config_dict(config)
-        diff = [f"{k}: run {a[k]!r}, now {b[k]!r}" for k in a if a[k] != b[k]]
+        # a run of the other agent family has other keys (ppo.* against stream.*): compare their union
+        diff = [f"{k}: run {a.get(k)!r}, now {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
         raise ValueError(f"cannot resume {out!r} with another configuration ({'; '.join(diff)}); only "
                          f"{', '.join(RESUMABLE_CHANGES)} may change. Resume with its config.yaml or start a new run.")
     path = os.path.join(out, CHECKPOINT)
@@ -369,7 +370,8 @@ def _diverged(config: TrainConfig, iteration: int, seeds: dict[int, str], path: 
         kept = f"the last good checkpoint is {path} (iteration {checkpointed})"
     if config.stream is not None:
         s = config.stream
-        bound = " or raise the ObGD bounds kappa_critic/kappa_actor/kappa_q" if s.optimizer == "obgd" else ""
+        kappas = "kappa_critic/kappa_actor" if s.agent == "stream-ac" else "kappa_q"
+        bound = f" or raise the ObGD bound{'s' if s.agent == 'stream-ac' else ''} {kappas}" if s.optimizer == "obgd" else ""
         advice = (f"lower step_size (now {s.step_size:g}){bound} and start a new run (resuming with another "
                   "step size is refused)")
     else:

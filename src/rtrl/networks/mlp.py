@@ -57,14 +57,16 @@ def init_sparse_dense(key: jax.Array, input_size: int, output_size: int, dtype: 
                       sparsity: float = 0.9) -> Layer:
     """One layer with sparse initialisation: kernel entries uniform in ±1/sqrt(d_in) (LeCun uniform),
     then for every output unit ``ceil(sparsity · d_in)`` of its inputs, chosen at random, set to
-    zero; bias zero. ``sparsity=0`` gives the dense LeCun-uniform layer."""
+    zero, but always leaving one (with d_in ≤ 9 inputs at sparsity 0.9 the ceiling would cut them all:
+    a layer on a small observation would start at zero); bias zero. ``sparsity=0`` gives the dense
+    LeCun-uniform layer."""
     input_size = validate.positive_int("input_size", input_size)
     output_size = validate.positive_int("output_size", output_size)
     sparsity = validate.number_in("sparsity", sparsity, 0.0, 1.0)
     k_values, k_mask = jax.random.split(key)
     bound = 1.0 / math.sqrt(input_size)
     kernel = jax.random.uniform(k_values, (input_size, output_size), jnp.dtype(dtype), -bound, bound)
-    zeros = min(math.ceil(sparsity * input_size), input_size)
+    zeros = min(math.ceil(sparsity * input_size), input_size - 1)
     if zeros == 0:
         return {"kernel": kernel, "bias": jnp.zeros((output_size,), jnp.dtype(dtype))}
     # per output unit (column), a random permutation of its inputs; the first `zeros` are cut
