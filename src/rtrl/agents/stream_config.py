@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import jax
 
 from rtrl import cells, validate
+from rtrl.agents.config import ACTIONS, DTYPES
 from rtrl.frozendict import FrozenDict
 
 __all__ = ["STREAM_AGENTS", "STREAM_GRADIENTS", "STREAM_OPTIMIZERS", "StreamConfig"]
@@ -83,8 +84,8 @@ class StreamConfig:
         validate.choice("agent", self.agent, STREAM_AGENTS)
         validate.choice("gradient", self.gradient, STREAM_GRADIENTS)
         validate.choice("optimizer", self.optimizer, STREAM_OPTIMIZERS)
-        validate.choice("action", self.action, ("auto", "discrete", "continuous"))
-        validate.choice("dtype", self.dtype, ("float32", "float64"))
+        validate.choice("action", self.action, ACTIONS)
+        validate.choice("dtype", self.dtype, DTYPES)
         for name in ("hidden_size", "num_steps", "epsilon_decay_steps"):
             object.__setattr__(self, name, validate.positive_int(name, getattr(self, name)))
         for name in ("encoder", "head"):
