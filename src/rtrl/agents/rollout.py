@@ -20,7 +20,7 @@ import numpy as np
 from rtrl.agents.network import ActorCritic
 from rtrl.envs.episodes import EpisodeStep, episode_step
 
-__all__ = ["Rollout", "RunState", "host_rollout", "jax_rollout", "track_episodes"]
+__all__ = ["Rollout", "RunState", "SeedsStep", "host_rollout", "jax_rollout", "step_seeds", "track_episodes"]
 
 
 class RunState(NamedTuple):
@@ -165,6 +165,33 @@ def make_host_policy(net: ActorCritic, action_space: Any, num_steps: int) -> Hos
                       jax.jit(seeds(net.value_only)))
 
 
+# What a wrapped env reports of the episode that ended (raw rewards): taken over the agent's own count.
+EPISODE_STATS = ("episode_return", "episode_length")
+
+
+class SeedsStep(NamedTuple):
+    """One lockstep step of S seeds' host envs, stacked on a leading seed axis (numpy)."""
+
+    obs: np.ndarray  # (S, E, D) the next observations (a new episode's first where done)
+    reward: np.ndarray  # (S, E)
+    done: np.ndarray  # (S, E) bool
+    terminated: np.ndarray  # (S, E) bool
+    truncated: np.ndarray  # (S, E) bool
+    final_obs: np.ndarray  # (S, E, D) the real last observations where done (= obs otherwise)
+    episode_stats: dict[str, np.ndarray]  # the envs' own "episode_return"/"episode_length" where they keep them
+
+
+def step_seeds(envs: Sequence[Any], actions: np.ndarray) -> SeedsStep:
+    """Step ``envs[k]`` (seed k's host env) with ``actions[k]`` for every seed, and stack what they return."""
+    results = [env.step(a) for env, a in zip(envs, actions)]
+    infos = [info for *_, info in results]
+    stats = {name: np.stack([i[name] for i in infos]) for name in EPISODE_STATS
+             if name in infos[0]}  # all seeds' envs are built alike
+    return SeedsStep(np.stack([r[0] for r in results]), np.stack([r[1] for r in results]),
+                     np.stack([r[2] for r in results]), np.stack([i["terminated"] for i in infos]),
+                     np.stack([i["truncated"] for i in infos]), np.stack([i["final_obs"] for i in infos]), stats)
+
+
 def host_rollout(policy: HostPolicy, envs: Sequence[Any], state: RunState, num_steps: int) -> tuple[RunState, Rollout]:
     """``num_steps`` steps of S host envs in lockstep, one per seed (``state`` has a leading seed
     axis S = len(envs)): one jitted policy call per step for all seeds and their envs."""
@@ -177,28 +204,17 @@ def host_rollout(policy: HostPolicy, envs: Sequence[Any], state: RunState, num_s
     host = {k: np.zeros((s, num_steps, e), dt) for k, dt in (  # (S, T, E): each seed's rollout is time-major
         ("reward", np.float32), ("done", bool), ("terminated", bool), ("truncated", bool),
         ("truncation_value", np.float32), ("episode_return", np.float32), ("episode_length", np.int32))}
-    next_obs = np.empty_like(obs)
     for t in range(num_steps):
         carry, to_env, bufs = policy.act(params, carry, obs, first, keys, bufs, t)
-        to_env = np.asarray(to_env)
-        final_obs, infos = None, []
-        for k, env in enumerate(envs):
-            next_obs[k], host["reward"][k, t], host["done"][k, t], info = env.step(to_env[k])
-            host["terminated"][k, t], host["truncated"][k, t] = info["terminated"], info["truncated"]
-            if host["truncated"][k, t].any():
-                final_obs = np.zeros_like(obs) if final_obs is None else final_obs
-                final_obs[k] = info["final_obs"]
-            infos.append(info)
-        done = host["done"][:, t]
-        if final_obs is not None:  # V(final_obs) from the carry after this step
-            v = np.asarray(policy.value(params, carry, final_obs))
-            host["truncation_value"][:, t] = np.where(host["truncated"][:, t], v, 0.0)
-        # the env's episode statistics where it keeps them (all seeds' envs are built alike)
-        stats = {name: np.stack([i[name] for i in infos]) for name in ("episode_return", "episode_length")
-                 if name in infos[0]}
+        step = step_seeds(envs, np.asarray(to_env))
+        for name in ("reward", "done", "terminated", "truncated"):
+            host[name][:, t] = getattr(step, name)
+        if step.truncated.any():  # V(final_obs) from the carry after this step
+            v = np.asarray(policy.value(params, carry, np.asarray(step.final_obs, obs.dtype)))
+            host["truncation_value"][:, t] = np.where(step.truncated, v, 0.0)
         ep_ret, ep_len, host["episode_return"][:, t], host["episode_length"][:, t] = track_episodes(
-            np, ep_ret, ep_len, host["reward"][:, t], done, stats)
-        obs, first = next_obs.copy(), done.copy()
+            np, ep_ret, ep_len, host["reward"][:, t], step.done, step.episode_stats)
+        obs, first = np.asarray(step.obs, obs.dtype), step.done
     b_obs, b_first, b_carry, b_action, b_log_prob, b_value = bufs
     dtype = b_value.dtype
     rollout = Rollout(b_obs, b_first, b_carry, b_action, b_log_prob, b_value,

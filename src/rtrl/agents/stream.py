@@ -39,7 +39,7 @@ import numpy as np
 
 from rtrl.agents import obgd
 from rtrl.agents.budget import ParameterCount, parameter_count
-from rtrl.agents.rollout import RunState, env_action, track_episodes
+from rtrl.agents.rollout import EPISODE_STATS, RunState, env_action, step_seeds, track_episodes
 from rtrl.agents.stream_config import StreamConfig
 from rtrl.agents.stream_rule import StreamRule, Transition
 from rtrl.envs.host import HostEnv
@@ -49,7 +49,6 @@ __all__ = ["StreamAgent", "StreamLearnerState", "make_stream"]
 
 # Per-step values summed over an iteration; the metrics divide them (see `_metrics`).
 _EPISODE_SUMS = ("episodes", "finished_return", "finished_length")
-_EPISODE_STATS = ("episode_return", "episode_length")
 
 
 class StreamLearnerState(NamedTuple):
@@ -113,23 +112,14 @@ class StreamAgent:
     def host_iteration_seeds(self, states: RunState, envs: list[Any]) -> tuple[RunState, dict[str, jax.Array]]:
         """Host envs: ``num_steps`` steps of S seeds in lockstep (``states`` stacked on a leading seed
         axis, ``envs[k]`` seed k's environment): per step, every env on the host, then one jitted call."""
-        if not isinstance(states.action, jax.Array) or states.action.ndim < 2:  # a freshly restored state
+        if isinstance(states.action, tuple):  # () : no action chosen yet (a state restored after an env reset)
             states = self._host_start(states)
         sums = jax.tree.map(lambda x: jnp.zeros((len(envs),) + x.shape, x.dtype), self._zero_sums())
         to_env = np.asarray(jax.vmap(lambda a: env_action(self.env.action_space, a))(states.action))
-        s, d = len(envs), states.obs.shape[-1]
-        obs, final_obs = np.zeros((s, 1, d), np.float32), np.zeros((s, 1, d), np.float32)
-        reward, done, terminated = np.zeros((s, 1), np.float32), np.zeros((s, 1), bool), np.zeros((s, 1), bool)
-        stats: dict[str, np.ndarray] = {}
         for _ in range(self.config.num_steps):
-            for k, env in enumerate(envs):
-                obs[k], reward[k], done[k], info = env.step(to_env[k])
-                terminated[k] = info["terminated"]
-                final_obs[k] = info["final_obs"]
-                for name in _EPISODE_STATS:
-                    if name in info:
-                        stats.setdefault(name, np.zeros((s, 1), np.float32))[k] = info[name]
-            transition = Transition(reward, obs, done, terminated, final_obs, dict(stats))
+            step = step_seeds(envs, to_env)
+            transition = Transition(step.reward, step.obs, step.done, step.terminated, step.final_obs,
+                                    step.episode_stats)
             states, sums, to_env = self._host_step(states, sums, transition)
             to_env = np.asarray(to_env)
         states = states._replace(iteration=states.iteration + 1)
@@ -195,7 +185,7 @@ class StreamAgent:
         rng, key = jax.random.split(state.rng)
         env_state, obs, reward, done, info = self.env.step(state.env_state,
                                                            env_action(self.env.action_space, state.action), key)
-        stats = {name: info[name] for name in _EPISODE_STATS if name in info}
+        stats = {name: info[name] for name in EPISODE_STATS if name in info}
         transition = Transition(reward, obs, done, info["terminated"], info["final_obs"], stats)
         return state._replace(env_state=env_state, rng=rng), transition
 
