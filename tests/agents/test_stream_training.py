@@ -206,3 +206,21 @@ def test_resuming_a_streaming_run_as_a_ppo_agent_is_refused_with_a_message(tmp_p
     assert "note: --agent real-time-ppo is a PPO agent; the stream settings" in text
     assert "cannot resume" in text and "ppo.agent: run None, now 'real-time-ppo'" in text
     assert "Traceback" not in text
+
+
+def test_a_host_run_restored_after_an_env_reset_restarts_the_traces_and_the_action():
+    """The envs of a resumed host run start new episodes: the eligibility traces of the interrupted ones
+    are dropped and the next action is chosen afresh at the new first observation."""
+    from rtrl.experiments import train_seeds
+
+    config = TrainConfig(env="popgym/RepeatPreviousEasy", total_steps=20, seeds=2,
+                         stream=StreamConfig(hidden_size=4, head=(8,), num_steps=20))
+    seeds = train_seeds.make(config)
+    states, _ = seeds.iteration(seeds.init())
+    assert any(np.any(np.asarray(z) != 0) for z in jax.tree.leaves(states.opt_state.eligibility))
+    restored = seeds.after_restore(states, 1)
+    assert all(not np.any(np.asarray(z)) for z in jax.tree.leaves(restored.opt_state.eligibility))
+    assert restored.action == () and bool(np.all(np.asarray(restored.first)))
+    for x, y in zip(jax.tree.leaves(states.params), jax.tree.leaves(restored.params)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    seeds.iteration(restored)  # chooses the action and continues

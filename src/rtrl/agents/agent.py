@@ -63,6 +63,12 @@ class Agent:
         return isinstance(self.env, JaxEnv)
 
     reuses_buffer = True  # a training loop hands each rollout's memory back (`iteration_reusing`)
+    learns_while_acting = False  # a rollout, then an update (`host_rollout_seeds`, then `update`)
+
+    def after_env_reset(self, states: RunState) -> RunState:
+        """Host envs reset on resume: nothing of a PPO agent's state outlives the episodes (the carry is
+        restarted by the caller)."""
+        return states
 
     def __post_init__(self):
         if self.jax_native:

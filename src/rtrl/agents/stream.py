@@ -42,7 +42,6 @@ from rtrl.agents.budget import ParameterCount, parameter_count
 from rtrl.agents.rollout import EPISODE_STATS, RunState, env_action, step_seeds, track_episodes
 from rtrl.agents.stream_config import StreamConfig
 from rtrl.agents.stream_rule import StreamRule, Transition
-from rtrl.envs.host import HostEnv
 from rtrl.envs.jax_env import JaxEnv
 
 __all__ = ["StreamAgent", "StreamLearnerState", "make_stream"]
@@ -92,6 +91,13 @@ class StreamAgent:
         return isinstance(self.env, JaxEnv)
 
     reuses_buffer = False  # no rollout to keep between iterations
+    learns_while_acting = True  # every step is an update (`host_iteration_seeds` learns as it goes)
+
+    def after_env_reset(self, states: RunState) -> RunState:
+        """Host envs reset on resume: the eligibility traces belong to the interrupted episodes, and the
+        next action is chosen afresh at the new first observation (the carry is restarted by the caller)."""
+        eligibility = jax.tree.map(jnp.zeros_like, states.opt_state.eligibility)
+        return states._replace(opt_state=states.opt_state._replace(eligibility=eligibility), action=())
 
     # -- public --------------------------------------------------------------------------------
 

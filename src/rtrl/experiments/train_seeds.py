@@ -134,10 +134,10 @@ def make(config: TrainConfig, agent: agents.Agent | None = None) -> Seeds:
     # Host environments hold their own state: each seed has its own envs; the seeds step in lockstep
     # (one policy call per step for all of them) and are updated together under vmap.
     seed_envs = [agent.env] + [config.make_env() for _ in range(config.seeds - 1)]
-    if agent.reuses_buffer:
-        update = jax.jit(jax.vmap(_checked(agent.update)))
-    else:  # a streaming agent learns during its host loop; only the finiteness check is left
+    if agent.learns_while_acting:  # a streaming agent learns during its host loop; only the finiteness check is left
         update = jax.jit(jax.vmap(_checked(lambda state, metrics: (state, metrics))))
+    else:
+        update = jax.jit(jax.vmap(_checked(agent.update)))
 
     def init():
         states = [dataclasses.replace(agent, env=env).init(key) for env, key in zip(seed_envs, keys)]
@@ -145,10 +145,10 @@ def make(config: TrainConfig, agent: agents.Agent | None = None) -> Seeds:
         return states._replace(env_state=_host_statistics(seed_envs))
 
     def iteration(states):
-        if agent.reuses_buffer:
-            states, data = agent.host_rollout_seeds(states, seed_envs)  # data: the rollout
-        else:
+        if agent.learns_while_acting:
             states, data = agent.host_iteration_seeds(states, seed_envs)  # data: the iteration's metrics
+        else:
+            states, data = agent.host_rollout_seeds(states, seed_envs)  # data: the rollout
         # the statistics the rollout left in the envs, so that a checkpoint of this state holds them
         return update(states._replace(env_state=_host_statistics(seed_envs)), data)
 
@@ -164,9 +164,7 @@ def make(config: TrainConfig, agent: agents.Agent | None = None) -> Seeds:
         e = config.agent_config.num_envs
         obs = np.stack([env.reset(seed=reset_seed(config.seed + k, it)) for k, env in enumerate(seed_envs)])
         carry = jax.vmap(lambda p: agent.network.initial_carry(p, e))(states.params)
-        if not agent.reuses_buffer:  # the envs were reset: a streaming agent's traces restart with them
-            states = states._replace(opt_state=states.opt_state._replace(
-                eligibility=jax.tree.map(jnp.zeros_like, states.opt_state.eligibility)), action=())
+        states = agent.after_env_reset(states)
         return states._replace(env_state=_host_statistics(seed_envs), obs=jnp.asarray(obs, jnp.float32),
                                first=jnp.ones_like(states.first), carry=carry,
                                episode_return=jnp.zeros_like(states.episode_return),
