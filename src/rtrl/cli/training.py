@@ -24,10 +24,6 @@ from rtrl.cli.common import console
 INTERRUPTED = 130
 
 
-def _flag(name: str) -> str:
-    return "--" + name.rstrip("_").replace("_", "-")
-
-
 def _train_values(args: argparse.Namespace, *, own_config: bool) -> dict[str, Any]:
     """The TrainConfig fields from --preset, then --config, then flags. The agent flags go to the
     ``ppo`` section for a PPO agent and to ``stream`` for a streaming one (by ``--agent``, else the
@@ -57,8 +53,9 @@ def _train_values(args: argparse.Namespace, *, own_config: bool) -> dict[str, An
     foreign = [name for name in flags if name not in fields]
     if foreign:
         kind = "streaming agents" if streaming else "PPO agents"
-        raise ValueError(f"{', '.join(_flag(n) for n in foreign)} do(es) not apply to agent {agent} (flags of "
-                         f"{kind}: {', '.join(_flag(n) for n in sorted(fields))}).")
+        named = ", ".join(config_lib.flag_name(n) for n in foreign)
+        raise ValueError(f"{named} do(es) not apply to agent {agent} (flags of {kind}: "
+                         f"{', '.join(config_lib.flag_name(n) for n in sorted(fields))}).")
     if values.get(other):
         preset = training_presets.get(args.preset) if args.preset else {}
         where = " and ".join(w for w, source in ((f"--preset {args.preset}", preset), (f"--config {args.config}", loaded))
@@ -78,7 +75,7 @@ def _train_values(args: argparse.Namespace, *, own_config: bool) -> dict[str, An
                          if name in from_file and from_file[name] != getattr(defaults, name)})
     if flags:
         values = config_lib.merge(values, {section: flags}, nested=sections)
-        explicit.update({name: _flag(name) for name in CELL_FIELDS if name in flags})
+        explicit.update({name: config_lib.flag_name(name) for name in CELL_FIELDS if name in flags})
     values.setdefault(section, {})
     no_cell = agent == "mlp-ppo" or (streaming and (values.get("stream") or {}).get("gradient") == "none")
     if no_cell and explicit:
@@ -91,10 +88,6 @@ def _train_values(args: argparse.Namespace, *, own_config: bool) -> dict[str, An
 
 _CHOICES = {"agent": "real-time-ppo, tbptt-ppo, mlp-ppo | stream-ac, stream-q",
             "gradient": "stale or fresh (real-time-ppo) | rtrl, tbptt (T-BPTT(1)) or none (feed-forward) (streaming)"}
-
-
-def _shown(value: Any) -> str:
-    return str(list(value)) if isinstance(value, tuple) else str(value)
 
 
 def _agent_flag_names() -> list[str]:
@@ -242,8 +235,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ppo_defaults, stream_defaults = PPOConfig(), StreamConfig()
     for action in agent_flags._group_actions:  # a shared name: say what it means for each family
         if action.dest in {f.name for f in dataclasses.fields(StreamConfig)}:
-            action.help = (f"PPO agents: default {_shown(getattr(ppo_defaults, action.dest))}; streaming agents: "
-                           f"default {_shown(getattr(stream_defaults, action.dest))}")
+            ppo_default, stream_default = (config_lib.show_default(getattr(d, action.dest))
+                                           for d in (ppo_defaults, stream_defaults))
+            action.help = f"PPO agents: default {ppo_default}; streaming agents: default {stream_default}"
             if action.dest in _CHOICES:
                 action.help += "; " + _CHOICES[action.dest]
     stream_flags = p.add_argument_group("streaming agents only (StreamConfig)")

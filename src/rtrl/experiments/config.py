@@ -138,9 +138,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        flag = "--" + f.name.rstrip("_").replace("_", "-")
+        flag = flag_name(f.name)
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        help_text = f"{f.metadata.get('help', '')} (default: {_show(default)})"
+        help_text = f"{f.metadata.get('help', '')} (default: {show_default(default)})"
         kind = _base(hints[f.name])
         if kind is bool:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
@@ -166,7 +166,13 @@ def _yaml_value(text: str) -> Any:
         return text
 
 
-def _show(v: Any) -> str:
+def flag_name(field_name: str) -> str:
+    """The command-line flag of a config field: ``lambda_`` → ``--lambda``, ``hidden_size`` → ``--hidden-size``."""
+    return "--" + field_name.rstrip("_").replace("_", "-")
+
+
+def show_default(v: Any) -> str:
+    """A default as ``--help`` shows it: None as "none", tuples as lists."""
     return "none" if v is None else str(list(v) if isinstance(v, tuple) else v)
 
 
