@@ -118,7 +118,7 @@ def resume_command(out: str) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rtrl.experiments import run_dir, training
+    from rtrl.experiments import cpu_threads, run_dir, training
 
     own_config = False
     if args.resume:
@@ -128,6 +128,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not (args.config or args.preset):
             args.config, own_config = os.path.join(args.out, run_dir.CONFIG), True  # the run's own config
     config = _train_config(args, own_config=own_config)
+    threads = cpu_threads.resolve(args.threads, config.stream is not None, config.seeds)
+    if threads is not None:  # before any JAX computation: the pool is sized when the backend starts
+        cpu_threads.limit_xla_cpu_threads(threads)
     out = args.out or os.path.join("runs", run_dir.default_name("train"))
     prepared = training.prepare(config, out, resume=args.resume, overwrite=args.overwrite)
     agent = prepared.agent
@@ -210,6 +213,18 @@ def _progress(prepared):
     return bar, report
 
 
+def _threads(text: str) -> int | str:
+    """--threads: "auto" or a whole number >= 1 (argparse reports the error with the flag's name)."""
+    from rtrl.experiments import cpu_threads
+
+    try:
+        value = text if text == cpu_threads.AUTO else int(text)
+        cpu_threads.resolve(value, streaming=False, seeds=1)  # the one check of the value
+        return value
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {cpu_threads.AUTO!r} or a whole number >= 1, got {text!r}") from None
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     import dataclasses
 
@@ -243,6 +258,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     stream_flags = p.add_argument_group("streaming agents only (StreamConfig)")
     config_lib.add_arguments(stream_flags, StreamConfig, skip=tuple(f.name for f in dataclasses.fields(PPOConfig)))
     p.add_argument("--out", help="run directory (default runs/train-<time>)")
+    p.add_argument("--threads", type=_threads, default="auto", help="XLA CPU threads: a number, or auto (default): "
+                   "1 for a streaming agent with one seed, whose steps are chains of tiny kernels that a second "
+                   "thread slows down; every CPU otherwise. Speed only: results are the same")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it is an existing run directory "
                    "(the old run is kept until the new one finishes)")

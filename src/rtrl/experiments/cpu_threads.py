@@ -1,0 +1,56 @@
+"""How many threads XLA's CPU runtime works with: one for a single stream of tiny kernels.
+
+XLA on CPU runs a compiled program as a graph of small kernels ("thunks") and hands the ready ones to
+a thread pool sized, when the CPU backend starts, to the CPUs the process may run on. A streaming
+agent with one seed runs ~100 kernels of a few hundred floats per environment step: handing them
+between two threads costs more than it parallelises. On this 2-core machine `rtrl train --agent
+stream-ac` (RTU n = 64, one seed) ran 12,200 env steps/s with the default pool and 18,000 with one
+thread, the OS still free to place the threads (`benchmarks/streaming.py` has the measured rows).
+
+JAX has no setting for the pool's size; the documented way is the affinity mask the backend starts
+under (jax-ml/jax#1539). `limit_xla_cpu_threads` narrows the mask while the backend starts, then gives
+every thread of the process the full mask back, so only the pool's size changes.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["AUTO", "limit_xla_cpu_threads", "resolve"]
+
+AUTO = "auto"
+
+
+def resolve(threads: int | str, streaming: bool, seeds: int) -> int | None:
+    """The pool size to ask for: ``threads`` if a number; for "auto", 1 for a streaming run of one seed
+    (every step a chain of tiny kernels) and None (XLA's default, every CPU) otherwise."""
+    if threads == AUTO:
+        return 1 if streaming and seeds == 1 else None
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be {AUTO!r} or a whole number >= 1, got {threads!r}.")
+    return threads
+
+
+def limit_xla_cpu_threads(threads: int) -> bool:
+    """Start JAX's backends with XLA's CPU thread pool sized to ``threads``. True if it was; False, with
+    nothing changed, where the backends have already started (call it before any JAX computation),
+    the process may run on no more than ``threads`` CPUs anyway, or the OS has no affinity masks."""
+    if not hasattr(os, "sched_setaffinity"):
+        return False
+    from jax._src import xla_bridge  # JAX exposes no public "has the backend started?"
+
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) <= threads or xla_bridge.backends_are_initialized():
+        return False
+    import jax
+
+    os.sched_setaffinity(0, set(sorted(allowed)[:threads]))
+    try:
+        jax.devices()  # starts the backends: the pool is sized now
+    finally:  # every thread, the pool's included, may run anywhere again
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                os.sched_setaffinity(int(tid), allowed)
+            except OSError:  # a thread that has just ended
+                pass
+    return True
