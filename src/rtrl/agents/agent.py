@@ -122,6 +122,21 @@ class Agent:
         """(total, recurrent) parameters."""
         return tuple(parameter_count(self.network))
 
+    def memory_parts(self) -> dict[str, int]:
+        """Bytes one seed holds at once, by part, from shapes (``T`` steps of ``E`` envs, P parameters):
+
+            rollouts      rollout × (1 + [gradient == "fresh"])     (a re-scanned copy for fresh gradients)
+            minibatches   2 × rollout / num_minibatches             (a minibatch and its gradient)
+            parameters    4 × P × itemsize                          (parameters, Adam's two moments, a gradient)
+            carry         rollout / num_steps                       (the carry held between iterations)
+        """
+        c = self.config
+        rollout = self.rollout_bytes()
+        return {"rollouts": rollout * (2 if c.gradient == "fresh" else 1),
+                "minibatches": 2 * rollout // c.num_minibatches,
+                "parameters": 4 * self.parameter_count()[0] * jnp.dtype(c.dtype).itemsize,
+                "carry": rollout // c.num_steps}
+
     def rollout_bytes(self) -> int:
         """Bytes of one stored rollout (carries included), from shapes only."""
         state = jax.eval_shape(self.init, jax.random.PRNGKey(0)) if self.jax_native else None

@@ -138,6 +138,24 @@ class PPOConfig:
         """Transitions per minibatch (for tbptt-ppo: sequences × sequence_length)."""
         return self.rollout_size // self.num_minibatches
 
+    def describe(self) -> str:
+        """The agent in a few words (run names, plot legends)."""
+        if self.agent == "mlp-ppo":
+            return "MLP PPO"
+        how = "RTRL" if self.agent == "real-time-ppo" else f"T-BPTT T={self.sequence_length}"
+        return f"{self.cell} n={self.hidden_size} ({how})"
+
+    def shrink_hint(self) -> str:
+        """The fields that set its memory, with their values (for an out-of-memory message)."""
+        cell = "" if self.agent == "mlp-ppo" else f"hidden_size ({self.hidden_size}), "
+        return f"num_steps ({self.num_steps}), num_envs ({self.num_envs}), {cell}".rstrip(", ")
+
+    def divergence_advice(self) -> str:
+        """What to change after a divergence (NaN/inf)."""
+        return (f"lower the learning rate (now {self.learning_rate:g})"
+                + ("" if self.max_grad_norm is not None else ", set max_grad_norm")
+                + " and start a new run (resuming with another learning rate is refused)")
+
     def wrapper_options(self) -> dict[str, Any]:
         """Options of `rtrl.envs.wrappers.standard` that this agent sets."""
         return {"gamma": self.gamma}

@@ -174,6 +174,10 @@ class StreamAgent:
         state = jax.eval_shape(self.init_shapes_state)
         return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves((state.params, state.opt_state, state.carry)))
 
+    def memory_parts(self) -> dict[str, int]:
+        """Bytes one seed holds at once: no rollout; its learner state (`state_bytes`) and a working copy."""
+        return {"learner": 2 * self.state_bytes()}
+
     def rollout_bytes(self) -> int:
         """A streaming agent stores no rollout: 0."""
         return 0

@@ -138,6 +138,26 @@ class StreamConfig:
         return cells.make(self.cell, hidden_size=self.hidden_size, gradient=mode, dtype=self.dtype,
                           **dict(self.cell_options))
 
+    def describe(self) -> str:
+        """The agent in a few words (run names, plot legends)."""
+        if self.gradient == "none":
+            return f"{self.agent} feed-forward"
+        how = "RTRL" if self.gradient == "rtrl" else "T-BPTT(1)"
+        return f"{self.agent} {self.cell} n={self.hidden_size} ({how})"
+
+    def shrink_hint(self) -> str:
+        """The fields that set its memory, with their values (for an out-of-memory message)."""
+        cell = "" if self.gradient == "none" else f"hidden_size ({self.hidden_size}), "
+        return f"{cell}head ({list(self.head)})"
+
+    def divergence_advice(self) -> str:
+        """What to change after a divergence (NaN/inf)."""
+        kappas = "kappa_critic/kappa_actor" if self.agent == "stream-ac" else "kappa_q"
+        bound = (f" or raise the ObGD bound{'s' if self.agent == 'stream-ac' else ''} {kappas}"
+                 if self.optimizer == "obgd" else "")
+        return (f"lower step_size (now {self.step_size:g}){bound} and start a new run (resuming with another "
+                "step size is refused)")
+
     def wrapper_options(self) -> dict[str, Any]:
         """Options of `rtrl.envs.wrappers.standard` that this agent sets."""
         return {"gamma": self.gamma, "normalize_obs": self.normalize_observations,

@@ -113,17 +113,7 @@ class TrainConfig:
     def name(self) -> str:
         if self.label:
             return self.label
-        if self.stream is not None:
-            s = self.stream
-            if s.gradient == "none":
-                return f"{s.agent} feed-forward on {self.env}"
-            how = "RTRL" if s.gradient == "rtrl" else "T-BPTT(1)"
-            return f"{s.agent} {s.cell} n={s.hidden_size} ({how}) on {self.env}"
-        p = self.ppo
-        if p.agent == "mlp-ppo":
-            return f"MLP PPO on {self.env}"
-        how = "RTRL" if p.agent == "real-time-ppo" else f"T-BPTT T={p.sequence_length}"
-        return f"{p.cell} n={p.hidden_size} ({how}) on {self.env}"
+        return f"{self.agent_config.describe()} on {self.env}"
 
     def make_env(self, *, observation_moments: Moments | None = None, reward_moments: Moments | None = None):
         """The environment of one seed, wrapped (a JAX-native env unbatched; a host env with num_envs).

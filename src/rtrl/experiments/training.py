@@ -50,7 +50,6 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from rtrl import agents
@@ -134,31 +133,11 @@ class Prepared:
 
 
 def memory_breakdown(config: TrainConfig, agent: agents.Agent) -> dict[str, int]:
-    """Bytes of memory a run holds at once, by part, from shapes (the compiled update adds its own
-    temporaries, which `memory.HEADROOM` leaves room for). With ``rollout = agent.rollout_bytes()``
-    (observations, actions, rewards and the carry of every step: the cell state and, for RTRL, its
-    traces) and P parameters of ``itemsize`` bytes, per seed:
-
-        rollouts      rollout × (1 + [gradient == "fresh"])     (a re-scanned copy for fresh gradients)
-        minibatches   2 × rollout / num_minibatches             (a minibatch and its gradient)
-        parameters    4 × P × itemsize                          (parameters, Adam's two moments, a gradient)
-        carry         rollout / num_steps                       (the carry held between iterations)
-
-    each times the seeds. A streaming agent stores no rollout: it holds its parameters, eligibility
-    traces, optimiser state and carry (`StreamAgent.state_bytes`) and a working copy of them:
-
-        learner       2 × state_bytes
-
-    """
-    if config.stream is not None:
-        return {"learner": config.seeds * 2 * agent.state_bytes()}
-    p = config.ppo
-    rollout = agent.rollout_bytes()
-    parts = {"rollouts": rollout * (2 if p.gradient == "fresh" else 1),
-             "minibatches": 2 * rollout // p.num_minibatches,
-             "parameters": 4 * agent.parameter_count()[0] * jnp.dtype(p.dtype).itemsize,
-             "carry": rollout // p.num_steps}
-    return {name: config.seeds * b for name, b in parts.items()}
+    """Bytes of memory a run holds at once, by part, from shapes: the agent's parts per seed
+    (`Agent.memory_parts`: PPO's rollouts, minibatches, parameters and carry; a streaming agent's
+    learner state) times the seeds. The compiled update adds its own temporaries, which
+    `memory.HEADROOM` leaves room for."""
+    return {name: config.seeds * b for name, b in agent.memory_parts().items()}
 
 
 def memory_estimate(config: TrainConfig, agent: agents.Agent) -> int:
@@ -168,13 +147,7 @@ def memory_estimate(config: TrainConfig, agent: agents.Agent) -> int:
 
 def _reduce_hint(config: TrainConfig) -> str:
     """What a user can reduce, with the values now: "num_steps (2048), num_envs (1), ..."."""
-    if config.stream is not None:
-        s = config.stream
-        cell = "" if s.gradient == "none" else f"hidden_size ({s.hidden_size}), "
-        return f"{cell}head ({list(s.head)}) or seeds ({config.seeds})"
-    p = config.ppo
-    cell = "" if p.agent == "mlp-ppo" else f"hidden_size ({p.hidden_size}), "
-    return f"num_steps ({p.num_steps}), num_envs ({p.num_envs}), {cell}or seeds ({config.seeds})"
+    return f"{config.agent_config.shrink_hint()}, or seeds ({config.seeds})"
 
 
 def check(config: TrainConfig, out: str, *, resume: bool = False, overwrite: bool = False) -> Any:
@@ -368,17 +341,7 @@ def _diverged(config: TrainConfig, iteration: int, seeds: dict[int, str], path: 
         kept = "no checkpoint was written before it"
     else:
         kept = f"the last good checkpoint is {path} (iteration {checkpointed})"
-    if config.stream is not None:
-        s = config.stream
-        kappas = "kappa_critic/kappa_actor" if s.agent == "stream-ac" else "kappa_q"
-        bound = f" or raise the ObGD bound{'s' if s.agent == 'stream-ac' else ''} {kappas}" if s.optimizer == "obgd" else ""
-        advice = (f"lower step_size (now {s.step_size:g}){bound} and start a new run (resuming with another "
-                  "step size is refused)")
-    else:
-        p = config.ppo
-        advice = (f"lower the learning rate (now {p.learning_rate:g})"
-                  + ("" if p.max_grad_norm is not None else ", set max_grad_norm")
-                  + " and start a new run (resuming with another learning rate is refused)")
+    advice = config.agent_config.divergence_advice()
     return Diverged(f"{what}; {kept}; {advice}. No final return was written.", iteration=iteration,
                     seeds={config.seed + k: why for k, why in seeds.items()}, checkpoint=path,
                     checkpoint_iteration=checkpointed)
