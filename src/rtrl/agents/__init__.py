@@ -1,4 +1,5 @@
-"""PPO agents for partially observable RL: Real-Time PPO (RTRL), recurrent PPO with T-BPTT, MLP PPO.
+"""Agents for partially observable RL: PPO agents (Real-Time PPO with RTRL, recurrent PPO with T-BPTT,
+MLP PPO) and streaming agents (stream-ac, stream-q: an update every step, batch size 1).
 
     config = rtrl.agents.PPOConfig(agent="real-time-ppo", cell="rtu-linear", hidden_size=192)
     agent = rtrl.agents.make(config, rtrl.envs.make("jax/CountRecallEasy"))
@@ -12,10 +13,13 @@ rollouts, the JAX and host rollout loops), `network` (encoder → cell → actor
 et al. 2024, arXiv 2409.01449), `distributions` (Categorical, DiagGaussian), `budget` (parameter
 counts, hidden size for a budget), `config` (PPOConfig), `agent` (`make`, `Agent`); trained agents:
 `policy` (`TrainedAgent`: act with an explicit carry), `evaluation` (`evaluate`: true episode returns),
-`saving` (`save`/`load`: one .npz with named parameters).
+`saving` (`save`/`load`: one .npz with named parameters). Streaming agents: `stream` (the shared
+streaming loop), `stream_rule`, `stream_ac`, `stream_q` (each agent's TD error, gradients and acting),
+`obgd` (ObGD, Adam on δ·z), `stream_network`, `stream_config` (StreamConfig). Off-policy
+actor-critic: `vtrace` (V-trace targets and advantages, IMPALA's loss pieces).
 """
 
-from rtrl.agents import ppo
+from rtrl.agents import ppo, vtrace
 from rtrl.agents.agent import Agent, make, to_numpy
 from rtrl.agents.config import ACTIONS, AGENTS, STALENESS, PPOConfig
 from rtrl.agents.budget import ParameterCount, hidden_size_for_budget, parameter_count, recurrent_parameter_count
@@ -59,4 +63,5 @@ __all__ = [
     "recurrent_parameter_count",
     "save",
     "to_numpy",
+    "vtrace",
 ]
