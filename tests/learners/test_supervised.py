@@ -194,3 +194,13 @@ def test_bad_train_arguments_are_rejected():
         model.evaluate(state.params, jax.random.key(0), 0)
     with pytest.raises(TypeError, match="config must be a SupervisedConfig"):
         SupervisedLearner({"cell": "elstm"}, CopyTask(length=1))
+
+
+def test_the_rtrl_learner_runs_the_cell_on_its_traces_and_the_others_without():
+    """Catches: an "rtrl" learner that silently backpropagates through time (a ``gradient="bptt"``
+    cell would give the same numbers in the exactness test, at BPTT's memory cost)."""
+    assert SupervisedConfig(learner="rtrl").make_cell().gradient == "rtrl"
+    assert SupervisedConfig(learner="tbptt", truncation=2).make_cell().gradient == "bptt"
+    assert SupervisedConfig(learner="bptt").make_cell().gradient == "bptt"
+    model = SupervisedLearner(SupervisedConfig(cell="elstm", hidden_size=3), CopyTask(length=1))
+    assert model.cell.gradient == "rtrl"
