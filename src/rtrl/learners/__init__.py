@@ -6,10 +6,12 @@
     state, predictions = learner.run(state, observations)   # (T, obs_size) -> V_t (T,)
 
 `rtrl.learners.td_lambda` states the recursion; `rtrl_td` and `tbptt_td` say how ∇_θ V_t is computed.
+Supervised sequence learners (RTRL, T-BPTT(k), BPTT; the copy task): `rtrl.learners.supervised`.
 """
 
 from rtrl.learners.config import LEARNERS, OPTIMIZERS, TDConfig
 from rtrl.learners.make import make_learner
+from rtrl.learners import supervised
 from rtrl.learners.rtrl_td import RTRLValue
 from rtrl.learners.tbptt_td import TBPTTValue
 from rtrl.learners.td_lambda import TDLambdaState, TDLearner, ValueGradient, apply_head, init_head, make_optimizer
@@ -27,4 +29,5 @@ __all__ = [
     "init_head",
     "make_learner",
     "make_optimizer",
+    "supervised",
 ]

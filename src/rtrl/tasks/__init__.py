@@ -10,7 +10,8 @@
     rtrl.tasks.msre(v, g)
 
 `names()` lists the tasks; see `rtrl.tasks.conditioning` for the semantics and observation layouts and
-`rtrl.tasks.predictors` for how the oracle works.
+`rtrl.tasks.predictors` for how the oracle works. `rtrl.tasks.copy_task` is a supervised task of
+another kind (Irie et al.'s copy task, done right: `CopyTask`), learned by `rtrl.learners.supervised`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import dataclasses
 import difflib
 from typing import Any
 
+from rtrl.tasks import copy_task
 from rtrl.tasks.conditioning import (
     DEFAULT_GAMMA,
     GAMMA_BY_ISI,
@@ -34,6 +36,7 @@ from rtrl.tasks.predictors import ConstantPredictor, Oracle, OracleState, Predic
 from rtrl.tasks.returns import msre, returns
 
 __all__ = [
+    "copy_task",
     "ConstantPredictor",
     "DEFAULT_GAMMA",
     "GAMMA_BY_ISI",
