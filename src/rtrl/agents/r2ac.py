@@ -1,0 +1,451 @@
+"""R2AC, the real-time recurrent actor-critic (Irie, Gopalakrishnan, Schmidhuber, ICLR 2024, arXiv
+2305.19044): IMPALA's V-trace actor-critic whose recurrent layer learns by exact RTRL. Synchronous
+version for JAX-native environments.
+
+    config = R2ACConfig(num_envs=16, unroll=10, cell="elstm", hidden_size=128)
+    agent = make_r2ac(config, rtrl.envs.make("jax/MemoryChain", length=40))
+    state = agent.init(jax.random.PRNGKey(0))            # RunState, as for the other agents
+    state, metrics = agent.iteration(state)               # one segment of N × M steps, then one update
+
+One iteration (one jitted function, a pure function of the state: ``jax.vmap`` runs seeds side by side):
+
+1. **Actors** (`act`). With the behaviour parameters θ_b (the learner's own with ``lag = 0``, those of
+   ``lag`` updates ago otherwise), N environments step M times in a `lax.scan`. Each carries its
+   network carry c = (h, RTRL traces e) from segment to segment; the cell zeroes both before the first
+   observation of an episode (the cell contract's ``first``). Recorded: the carry at the segment's
+   start (before step 0's reset), o_t, first_t, a_t, log μ(a_t|·), r_t, done/terminated/truncated,
+   the real last observation where an episode was truncated, and the observation after the segment.
+
+2. **Targets** (`forward`, `targets`). The learner runs its current parameters θ over the segment from
+   the actor's start state (no gradient; traces are not needed for values) and gets V(x_t),
+   log π(a_t|x_t), H(π(·|x_t)), V(final_obs_t) at truncations (from the state after step t) and the
+   bootstrap V(x_M). V-trace (`rtrl.agents.vtrace`) turns them into targets v_t and advantages A_t,
+   with v_{t+1} as seen from step t's episode (`rtrl.agents.ppo.next_values`), discounts
+   γ·(1 − terminated_t), the recursion cut at every episode end, and ρ_t = min(ρ̄, π/μ).
+
+3. **Gradient** of the summed V-trace actor-critic loss, targets held constant,
+
+       L(θ) = Σ_{t<M} Σ_envs  −A_t·log π_θ(a_t|x_t) + c_V·½(v_t − V_θ(x_t))² − c_H·H(π_θ(·|x_t)):
+
+   * ``"rtrl"`` (`rtrl_gradient`): a `lax.scan` over the segment whose body is one
+     ``jax.value_and_grad`` of ONE network step from the carry with traces (a VJP whose cotangent is
+     ∂L_t/∂(policy, value)); the carry starts as the actor's start carry and the traces are recomputed
+     with θ step by step, e_t = F_t·e_{t−1} + b_t, so the cell receives Σ_t (∂L_t/∂h_t)ᵀ·e_t: with
+     ``lag = 0`` the exact gradient of L through every step since each episode began, however long
+     before the segment (the heads get their exact gradient; an encoder under the cell its immediate
+     one). With ``lag > 0`` the start traces were computed with θ_b (Irie et al.'s approximation).
+   * ``"tbptt"`` (`tbptt_gradient`): ``jax.grad`` through the segment's unrolled forward, the start
+     state a constant: T-BPTT with truncation M.
+   * ``"none"``: the same with no recurrent layer (a feed-forward network).
+
+4. Global-norm clipping, RMSProp with a linearly decaying learning rate (`make_optimizer`).
+
+Alignment: `RunState.carry` is the carry *before* consuming `RunState.obs` (reset not yet applied),
+as for the PPO agents (`rtrl.agents.rollout`); the segment's start carry is that carry, so the
+learner's recomputation from it with θ = θ_b reproduces the actor's carries and log-probabilities
+exactly.
+
+Not here yet: host environments, pixel observations (a vision stem), and actors overlapping the
+learner in another thread; the lag is simulated by keeping the last ``lag`` parameter sets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from rtrl.agents import ppo, vtrace
+from rtrl.agents.budget import ParameterCount, parameter_count
+from rtrl.agents.network import ActorCritic
+from rtrl.agents.r2ac_config import R2ACConfig
+from rtrl.agents.rollout import RunState, env_action, track_episodes
+from rtrl.cells.base import Carry
+from rtrl.envs.host import HostEnv
+from rtrl.envs.jax_env import JaxEnv, VmapEnv
+from rtrl.envs.spaces import Box, Discrete
+
+__all__ = [
+    "Forward",
+    "R2ACAgent",
+    "R2ACLearnerState",
+    "Segment",
+    "act",
+    "build_r2ac_network",
+    "forward",
+    "make_optimizer",
+    "make_r2ac",
+    "rtrl_gradient",
+    "targets",
+    "tbptt_gradient",
+]
+
+
+class Segment(NamedTuple):
+    """What the actors hand the learner: M steps of N environments, time-major, and where they began."""
+
+    start_carry: Any  # the carry before step 0 (before first[0]'s reset), leaves (N, ...); () feed-forward
+    obs: jax.Array  # (M, N, D) x_t
+    first: jax.Array  # (M, N) bool: x_t starts an episode
+    action: jax.Array  # (M, N) int32 or (M, N, A)
+    behaviour_log_prob: jax.Array  # (M, N) log μ(a_t|·), the actor's
+    reward: jax.Array  # (M, N) r_t as the environment gave it (unclipped)
+    done: jax.Array  # (M, N) bool: the episode ended at t (terminated or truncated)
+    terminated: jax.Array  # (M, N) bool
+    truncated: jax.Array  # (M, N) bool
+    final_obs: jax.Array  # (M, N, D) the real last observation where the episode ended at t (= x_{t+1} else)
+    last_obs: jax.Array  # (N, D) x_M, the observation after the segment (the bootstrap)
+    last_first: jax.Array  # (N,) bool: x_M starts an episode
+    episode_return: jax.Array  # (M, N) return of the episode that ended at t (0 where not done)
+    episode_length: jax.Array  # (M, N)
+
+
+class Forward(NamedTuple):
+    """The learner's forward over a segment with its current parameters."""
+
+    value: jax.Array  # (M, N) V(x_t)
+    log_prob: jax.Array  # (M, N) log π(a_t|x_t)
+    entropy: jax.Array  # (M, N) H(π(·|x_t))
+    value_tp1: jax.Array  # (M, N) V of the observation after t as seen from t's episode (`ppo.next_values`)
+    end_carry: Any  # the carry after step M−1 (without traces)
+
+
+class R2ACLearnerState(NamedTuple):
+    """What an R2AC agent carries besides its parameters (``RunState.opt_state``)."""
+
+    optimizer: Any  # optax state of clipping + RMSProp
+    behaviour: Any  # lag k ≥ 1: the last k parameter sets, oldest first, stacked on a leading axis; () for k = 0
+
+
+# --------------------------------------------------------------------------------------------
+# The pieces (pure functions; the agent below puts them together)
+# --------------------------------------------------------------------------------------------
+
+
+def act(net: ActorCritic, env: Any, params: Any, state: RunState, unroll: int) -> tuple[RunState, Segment]:
+    """``unroll`` steps of the batched JAX-native ``env`` with ``params`` (the behaviour parameters),
+    carrying the network's carry (with RTRL traces for an RTRL cell) from ``state``; returns the state
+    after them and the `Segment` (see the module docstring)."""
+
+    def step(s: RunState, _):
+        rng, k_act, k_env = jax.random.split(s.rng, 3)
+        carry_t, policy, _ = net.step(params, s.carry, s.obs, s.first)
+        action = policy.sample(k_act)
+        env_state, obs, reward, done, info = env.step(s.env_state, env_action(env.action_space, action), k_env)
+        episode = track_episodes(jnp, s.episode_return, s.episode_length, reward, done, info)
+        row = (s.obs, s.first, action, policy.log_prob(action), reward.astype(jnp.float32), done,
+               info["terminated"], info["truncated"], jnp.asarray(info["final_obs"], jnp.float32),
+               episode.finished_return, episode.finished_length)
+        s = s._replace(env_state=env_state, obs=jnp.asarray(obs, jnp.float32), first=done, carry=carry_t,
+                       episode_return=episode.running_return, episode_length=episode.running_length, rng=rng)
+        return s, row
+
+    start_carry = state.carry
+    state, rows = jax.lax.scan(step, state, None, length=unroll)
+    obs, first, action, log_prob, reward, done, terminated, truncated, final_obs, ep_return, ep_length = rows
+    segment = Segment(start_carry, obs, first, action, log_prob, reward, done, terminated, truncated, final_obs,
+                      state.obs, state.first, ep_return, ep_length)
+    env_steps = state.env_steps + jnp.int32(unroll * state.obs.shape[0])
+    return state._replace(env_steps=env_steps), segment
+
+
+def _without_traces(net: ActorCritic, carry: Any) -> tuple[ActorCritic, Any]:
+    """The network in plain-backprop mode and the carry's state alone (values need no traces)."""
+    if net.cell is None:
+        return net, carry
+    return net.with_gradient("bptt"), Carry(carry.state, ())
+
+
+def forward(net: ActorCritic, params: Any, segment: Segment) -> Forward:
+    """V(x_t), log π(a_t|x_t), H(π(·|x_t)) and the bootstrap values of ``segment`` with ``params``,
+    unrolled from the segment's start state (differentiable: `tbptt_gradient` takes ``jax.grad``
+    through it; the start state is a constant, and the bootstrap and truncation values get no gradient)."""
+    net, carry0 = _without_traces(net, segment.start_carry)
+    carry0 = jax.lax.stop_gradient(carry0)
+    constant = jax.lax.stop_gradient(params)  # bootstraps are constants of the loss (V-trace stops them anyway)
+
+    def step(carry, xs):
+        obs, first, action, truncated, final_obs = xs
+        carry_t, policy, value = net.step(params, carry, obs, first)
+        zeros = jnp.zeros_like(value)
+        # V(final_obs) matters only where a time limit cut the episode: skip it on other steps
+        truncation_value = jax.lax.cond(
+            jnp.any(truncated),
+            lambda: jnp.where(truncated, net.value_only(constant, jax.lax.stop_gradient(carry_t), final_obs), zeros),
+            lambda: zeros)
+        return carry_t, (value, policy.log_prob(action), policy.entropy(), truncation_value)
+
+    end_carry, (value, log_prob, entropy, truncation_value) = jax.lax.scan(
+        step, carry0, (segment.obs, segment.first, segment.action, segment.truncated, segment.final_obs))
+    last_value = net.value_only(constant, jax.lax.stop_gradient(end_carry), segment.last_obs, segment.last_first)
+    value_tp1 = ppo.next_values(value, last_value, truncation_value, segment.terminated, segment.truncated)
+    return Forward(value, log_prob, entropy, value_tp1, end_carry)
+
+
+def targets(config: R2ACConfig, segment: Segment, fwd: Forward) -> vtrace.VTraceOutput:
+    """V-trace targets and advantages of ``segment`` from the learner's forward (constants)."""
+    reward = segment.reward.astype(fwd.value.dtype)
+    if config.clip_rewards:
+        reward = jnp.clip(reward, -1.0, 1.0)
+    discount = config.gamma * (1.0 - segment.terminated.astype(fwd.value.dtype))
+    return vtrace.vtrace(fwd.value, fwd.value_tp1, reward, discount, fwd.log_prob - segment.behaviour_log_prob,
+                         done_t=segment.done, rho_bar=config.rho_bar, c_bar=config.c_bar)
+
+
+def _loss_terms(config: R2ACConfig, log_prob: jax.Array, entropy: jax.Array, value: jax.Array,
+                tg: vtrace.VTraceOutput) -> vtrace.ActorCriticLoss:
+    return vtrace.actor_critic_loss(log_prob, entropy, value, tg, baseline_coef=config.baseline_coef,
+                                    entropy_coef=config.entropy_coef)
+
+
+def tbptt_gradient(net: ActorCritic, config: R2ACConfig, params: Any,
+                   segment: Segment) -> tuple[Any, Forward, vtrace.VTraceOutput, vtrace.ActorCriticLoss]:
+    """∇_θ of the summed segment loss by back-propagation through the segment's forward from the
+    actor's start state held constant (T-BPTT(M); feed-forward without a cell). Returns (gradient,
+    forward, targets, per-step loss terms)."""
+
+    def loss(p):
+        fwd = forward(net, p, segment)
+        tg = targets(config, segment, fwd)
+        terms = _loss_terms(config, fwd.log_prob, fwd.entropy, fwd.value, tg)
+        return terms.total_t.sum(), (fwd, tg, terms)
+
+    grads, (fwd, tg, terms) = jax.grad(loss, has_aux=True)(params)
+    return grads, fwd, tg, terms
+
+
+def rtrl_gradient(net: ActorCritic, config: R2ACConfig, params: Any, segment: Segment,
+                  tg: vtrace.VTraceOutput) -> tuple[Any, Any]:
+    """∇_θ of the summed segment loss (targets ``tg`` constant) by RTRL: the traces are recomputed over
+    the segment with ``params`` from the actor's start carry, and each step's gradient is one VJP of a
+    network step from the carry with traces. Returns (gradient, the recomputed carry after the segment)."""
+    zero_advantage = jnp.zeros_like(tg.vs_t[0])
+
+    def step(c, xs):
+        carry, grads = c
+        obs, first, action, vs, advantage = xs
+        step_targets = vtrace.VTraceOutput(vs[None], advantage[None], zero_advantage[None])
+
+        def step_loss(p):
+            carry_t, policy, value = net.step(p, carry, obs, first)
+            terms = _loss_terms(config, policy.log_prob(action)[None], policy.entropy()[None], value[None],
+                                step_targets)
+            return terms.total_t.sum(), carry_t
+
+        g, carry_t = jax.grad(step_loss, has_aux=True)(params)
+        return (carry_t, jax.tree.map(jnp.add, grads, g)), None
+
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    (end_carry, grads), _ = jax.lax.scan(
+        step, (segment.start_carry, zeros), (segment.obs, segment.first, segment.action, tg.vs_t, tg.pg_advantage_t))
+    return grads, end_carry
+
+
+def make_optimizer(config: R2ACConfig) -> optax.GradientTransformation:
+    """Global-norm clipping, then RMSProp (ε outside the square root, as PyTorch's) with the learning
+    rate decaying linearly to 0 over ``config.total_updates`` updates (constant when None)."""
+    rmsprop = optax.rmsprop(learning_rate_schedule(config), decay=config.rmsprop_decay, eps=config.rmsprop_eps,
+                            eps_in_sqrt=False)
+    if config.max_grad_norm is None:
+        return rmsprop
+    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), rmsprop)
+
+
+def learning_rate_schedule(config: R2ACConfig) -> optax.Schedule:
+    """lr_k = lr·(1 − k / total_updates) for update k (then 0); constant without ``total_updates``."""
+    if config.total_updates is None:
+        return optax.constant_schedule(config.learning_rate)
+    return optax.linear_schedule(config.learning_rate, 0.0, config.total_updates)
+
+
+def build_r2ac_network(config: R2ACConfig, observation_size: int, action_size: int, discrete: bool) -> ActorCritic:
+    """Encoder MLP → the cell (none with gradient "none") → policy and value heads."""
+    return ActorCritic(observation_size=observation_size, action_size=action_size, discrete=discrete,
+                       cell=config.make_cell(), encoder=config.encoder, head=config.head,
+                       activation=config.activation, dtype=jnp.dtype(config.dtype))
+
+
+# --------------------------------------------------------------------------------------------
+# The agent
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class R2ACAgent:
+    """A synchronous R2AC agent bound to a batched JAX-native environment. Build with `make_r2ac`."""
+
+    config: R2ACConfig
+    env: VmapEnv  # N copies
+    network: ActorCritic
+    optimizer: optax.GradientTransformation
+
+    jax_native = True  # host environments are not supported yet (`make_r2ac` refuses them)
+    reuses_buffer = False  # no stored rollout to hand back between iterations
+    learns_while_acting = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "act", jax.jit(self._act))
+        object.__setattr__(self, "learn", jax.jit(self._learn))
+        object.__setattr__(self, "iteration", jax.jit(self._iteration))
+
+    # -- public --------------------------------------------------------------------------------
+
+    def init(self, key: jax.Array) -> RunState:
+        """Parameters, optimiser state (and the lag's copies of the parameters), reset envs, zero carries."""
+        k_params, k_env, k_run = jax.random.split(key, 3)
+        params = self.network.init(k_params)
+        n = self.config.num_envs
+        env_state, obs = self.env.reset(k_env)
+        lag = self.config.lag
+        behaviour = () if lag == 0 else jax.tree.map(lambda p: jnp.stack([p] * lag), params)
+        return RunState(params=params, opt_state=R2ACLearnerState(self.optimizer.init(params), behaviour),
+                        env_state=env_state, obs=jnp.asarray(obs, jnp.float32), first=jnp.ones((n,), bool),
+                        carry=self.network.initial_carry(params, n),
+                        episode_return=jnp.zeros((n,), jnp.float32), episode_length=jnp.zeros((n,), jnp.int32),
+                        rng=k_run, iteration=jnp.zeros((), jnp.int32), env_steps=jnp.zeros((), jnp.int32))
+
+    def iteration(self, state: RunState) -> tuple[RunState, dict[str, jax.Array]]:  # jitted in __post_init__
+        """One segment of every environment (`act`), then one update (`learn`)."""
+        return self._iteration(state)
+
+    def act(self, state: RunState) -> tuple[RunState, Segment]:  # jitted in __post_init__
+        """The actors' half: M steps with the behaviour parameters."""
+        return self._act(state)
+
+    def learn(self, state: RunState, segment: Segment) -> tuple[RunState, dict[str, jax.Array]]:  # jitted
+        """The learner's half: targets, gradient, clipping and RMSProp on ``segment``."""
+        return self._learn(state, segment)
+
+    def behaviour_params(self, state: RunState) -> Any:
+        """The parameters the actors act with: the learner's (lag 0) or those of ``lag`` updates ago."""
+        if self.config.lag == 0:
+            return state.params
+        return jax.tree.map(lambda q: q[0], state.opt_state.behaviour)
+
+    def after_env_reset(self, states: RunState) -> RunState:
+        """Nothing but the carry (restarted by the caller) belongs to the interrupted episodes."""
+        return states
+
+    def parameter_count(self) -> ParameterCount:
+        """(total, recurrent) parameters."""
+        return parameter_count(self.network)
+
+    def rollout_bytes(self) -> int:
+        """Bytes of one segment (its start carry included), from shapes only."""
+        return _bytes(jax.eval_shape(lambda s: self._act(s)[1], self._state_shapes()))
+
+    def memory_parts(self) -> dict[str, int]:
+        """Bytes one seed holds at once, by part, estimated from shapes (P parameters):
+
+            segment      one segment (observations twice, with the final ones; its start carry)
+            carry        3 × the actors' carry (the actors', the learner's recomputation, its VJP's residuals)
+            parameters   (4 + lag) × P × itemsize   (parameters, RMSProp's ν, a gradient and its running sum,
+                                                      the lag's parameter sets)
+            backprop     tbptt: the forward's activations over the segment, ≈ 4 × M × the carry's state
+        """
+        c = self.config
+        state = self._state_shapes()
+        carry = _bytes(state.carry)
+        parts = {"segment": self.rollout_bytes(), "carry": 3 * carry,
+                 "parameters": (4 + c.lag) * self.parameter_count().total * jnp.dtype(c.dtype).itemsize}
+        if c.gradient == "tbptt":
+            parts["backprop"] = 4 * c.unroll * carry
+        return parts
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _state_shapes(self) -> RunState:
+        return jax.eval_shape(self.init, jax.random.PRNGKey(0))
+
+    def _act(self, state: RunState) -> tuple[RunState, Segment]:
+        return act(self.network, self.env, self.behaviour_params(state), state, self.config.unroll)
+
+    def _gradient(self, params: Any, segment: Segment) -> tuple[Any, Forward, vtrace.VTraceOutput,
+                                                                vtrace.ActorCriticLoss]:
+        """(gradient, forward, targets, loss terms) of the configured learner."""
+        c = self.config
+        if c.gradient != "rtrl":
+            return tbptt_gradient(self.network, c, params, segment)
+        fwd = jax.lax.stop_gradient(forward(self.network, params, segment))
+        tg = targets(c, segment, fwd)
+        grads, _ = rtrl_gradient(self.network, c, params, segment, tg)
+        return grads, fwd, tg, _loss_terms(c, fwd.log_prob, fwd.entropy, fwd.value, tg)
+
+    def _learn(self, state: RunState, segment: Segment) -> tuple[RunState, dict[str, jax.Array]]:
+        c = self.config
+        params = state.params
+        grads, fwd, tg, terms = self._gradient(params, segment)
+        learner = state.opt_state
+        updates, opt_state = self.optimizer.update(grads, learner.optimizer, params)
+        new_params = optax.apply_updates(params, updates)
+        behaviour = learner.behaviour
+        if c.lag > 0:  # drop the oldest parameter set, keep the ones this update started from
+            behaviour = jax.tree.map(lambda q, p: jnp.concatenate([q[1:], p[None]]), behaviour, params)
+        steps = c.unroll * c.num_envs
+        episodes = segment.done.sum()
+        metrics = {
+            "episodes": episodes,
+            "episode_return": segment.episode_return.sum() / jnp.maximum(episodes, 1),
+            "episode_length": segment.episode_length.sum() / jnp.maximum(episodes, 1),
+            "env_steps": state.env_steps,
+            # losses per transition (the gradient is of their sum over the segment, as in IMPALA)
+            "total_loss": terms.total_t.sum() / steps,
+            "policy_loss": terms.policy_t.sum() / steps,
+            "baseline_loss": terms.baseline_t.sum() / steps,
+            "entropy": -terms.entropy_t.sum() / steps,
+            "grad_norm": optax.tree.norm(grads),
+            "learning_rate": learning_rate_schedule(c)(state.iteration),
+            "importance_ratio": jnp.exp(fwd.log_prob - segment.behaviour_log_prob).mean(),
+            "clipped_rho": tg.rho_t.mean(),
+            "value": fwd.value.mean(),
+            "explained_variance": ppo.explained_variance(fwd.value, tg.vs_t),
+        }
+        metrics = {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
+        state = state._replace(params=new_params, opt_state=R2ACLearnerState(opt_state, behaviour),
+                               iteration=state.iteration + 1)
+        return state, metrics
+
+    def _iteration(self, state: RunState) -> tuple[RunState, dict[str, jax.Array]]:
+        state, segment = self._act(state)
+        return self._learn(state, segment)
+
+
+def _bytes(tree: Any) -> int:
+    return sum(x.size * jnp.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
+
+
+def make_r2ac(config: R2ACConfig, env: Any) -> R2ACAgent:
+    """The R2AC agent of ``config`` on ``env`` (a JAX-native env from `rtrl.envs.make`); validates before
+    any work. An unbatched env is batched to ``config.num_envs`` copies; a batched one must have that many."""
+    if not isinstance(config, R2ACConfig):
+        raise TypeError(f"config must be an R2ACConfig, got {type(config).__name__}.")
+    if isinstance(env, HostEnv):
+        # a user's choice of environment, not a programming error: ValueError (the CLI's "error: ...")
+        raise ValueError(f"r2ac runs on JAX-native environments (jax/*) only for now; {env.name} is a host "  # noqa: TRY004
+                         "environment (host actors are not implemented yet).")
+    if not isinstance(env, JaxEnv):
+        raise TypeError(f"env must be an rtrl JaxEnv (from rtrl.envs.make), got {type(env).__name__}.")
+    if env.batch_shape == ():
+        env = VmapEnv(env, config.num_envs)
+    elif env.batch_shape != (config.num_envs,):
+        raise ValueError(f"num_envs={config.num_envs} but the env is batched as {env.batch_shape}; make the env "
+                         f"unbatched (num_envs=None) or change the config's num_envs.")
+    obs_space = env.observation_space
+    if not isinstance(obs_space, Box) or len(obs_space.shape) != 1:
+        raise ValueError(f"r2ac takes flat observation vectors (a dense encoder); env {env.name} has observations "
+                         f"{obs_space}. Pixel observations need a vision stem, which r2ac does not have yet.")
+    space = env.action_space
+    if isinstance(space, Discrete):
+        kind, size = "discrete", space.n
+    elif isinstance(space, Box) and len(space.shape) == 1:
+        kind, size = "continuous", space.shape[0]
+    else:
+        raise ValueError(f"unsupported action space {space} of env {env.name}: Discrete or a 1-D Box.")
+    if config.action not in ("auto", kind):
+        raise ValueError(f"action={config.action!r} does not match env {env.name}, whose action space is {space} "
+                         f"({kind}); valid: {('auto', kind)}.")
+    net = build_r2ac_network(config, int(obs_space.shape[0]), int(size), kind == "discrete")
+    return R2ACAgent(config, env, net, make_optimizer(config))

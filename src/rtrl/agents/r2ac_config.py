@@ -1,0 +1,170 @@
+"""`R2ACConfig`: one frozen, validated configuration for the real-time recurrent actor-critic (R2AC).
+
+R2AC is Irie, Gopalakrishnan & Schmidhuber's (ICLR 2024, arXiv 2305.19044) IMPALA-style actor-critic
+whose recurrent layer learns by exact RTRL; the agent is `rtrl.agents.r2ac`. Defaults are the paper's
+(see shared/reference/elstm.md): RMSProp lr 6e-4 (α 0.99, ε 0.01) with linear decay, gradient-norm clip
+40, entropy 0.01, baseline 0.5, γ 0.99, rewards clipped to [−1, 1], ρ̄ = c̄ = 1, and the Atari/Table 2
+segment length M = 50.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+
+from rtrl import cells, validate
+from rtrl.agents.config import ACTIONS, DTYPES
+from rtrl.frozendict import FrozenDict
+
+__all__ = ["R2AC_GRADIENTS", "R2ACConfig"]
+
+# How the recurrent layer learns: exact RTRL (untruncated, from the actor's traces), back-propagation
+# through the segment only (T-BPTT with truncation M), or no recurrent layer (feed-forward).
+R2AC_GRADIENTS = ("rtrl", "tbptt", "none")
+ACTIVATIONS = ("relu", "tanh")
+
+
+@dataclasses.dataclass(frozen=True)
+class R2ACConfig:
+    """Hyperparameters of an R2AC agent.
+
+    Attributes:
+      num_envs: N, the environments the actors step side by side (the learner's batch).
+      unroll: M, the segment length: the update period and the V-trace horizon. Every M steps of the
+        N environments the learner takes one segment (M transitions and the observation after them)
+        and makes one update. RTRL's gradient is not truncated by M; T-BPTT's is.
+      gradient: "rtrl" (exact RTRL: the learner recomputes the traces over the segment from the
+        actor's start traces with its current parameters; any cell of `rtrl.cells`), "tbptt"
+        (back-propagation through the segment from the actor's start state, held constant:
+        truncation M; any cell) or "none" (feed-forward: no recurrent layer).
+      cell, hidden_size, cell_options: the recurrent layer (`rtrl.cells.make`); ignored with "none".
+        The paper's cell is the eLSTM.
+      encoder, head: hidden widths of the MLP below the cell and of each head MLP (policy, value)
+        above it; activation: theirs. The default has no encoder: the cell reads the observation, so
+        that with RTRL every parameter's gradient is exact (an encoder under an RTRL cell gets its
+        immediate, one-step gradient only; see `rtrl.agents.network`). With "none" the network is
+        encoder → heads.
+      learning_rate: RMSProp's initial step size; it decays linearly to 0 over ``total_updates``.
+      total_updates: updates over which the learning rate decays to 0 (IMPALA and Irie et al. decay
+        over the whole run); None keeps it constant. A run longer than this stops learning.
+      rmsprop_decay, rmsprop_eps: RMSProp's α and ε, ε added outside the square root as in PyTorch's
+        RMSprop (the paper's code): Δθ = −lr·g / (√ν + ε), ν ← α·ν + (1 − α)·g².
+      max_grad_norm: global-norm clipping of the gradient before RMSProp (None: no clipping).
+      entropy_coef, baseline_coef: weights of the entropy bonus and of the value loss.
+      gamma: discount.
+      clip_rewards: rewards clipped to [−1, 1] in the loss (episode returns are reported unclipped).
+      rho_bar, c_bar: V-trace's clipping thresholds ρ̄ and c̄.
+      lag: actor–learner staleness in updates: the actors act with the parameters of ``lag`` updates
+        ago (0: synchronous, the learner's own). V-trace corrects for the difference.
+      normalize_observations, scale_rewards: the running observation normalisation and reward scaling
+        of the environment's standard wrapper stack (off by default: IMPALA clips rewards instead).
+      action: "auto", "discrete" or "continuous" (checked against the environment).
+      dtype: parameter dtype, "float32" or "float64".
+    """
+
+    num_envs: int = 16
+    unroll: int = 50
+    gradient: str = "rtrl"
+    cell: str = "elstm"
+    hidden_size: int = 128
+    cell_options: Mapping[str, Any] | tuple[tuple[str, Any], ...] = FrozenDict()
+    encoder: tuple[int, ...] = ()
+    head: tuple[int, ...] = (64,)
+    activation: str = "relu"
+    learning_rate: float = 6e-4
+    total_updates: int | None = None
+    rmsprop_decay: float = 0.99
+    rmsprop_eps: float = 0.01
+    max_grad_norm: float | None = 40.0
+    entropy_coef: float = 0.01
+    baseline_coef: float = 0.5
+    gamma: float = 0.99
+    clip_rewards: bool = True
+    rho_bar: float = 1.0
+    c_bar: float = 1.0
+    lag: int = 0
+    normalize_observations: bool = False
+    scale_rewards: bool = False
+    action: str = "auto"
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        validate.choice("gradient", self.gradient, R2AC_GRADIENTS)
+        validate.choice("activation", self.activation, ACTIVATIONS)
+        validate.choice("action", self.action, ACTIONS)
+        validate.choice("dtype", self.dtype, DTYPES)
+        for name in ("num_envs", "hidden_size"):
+            object.__setattr__(self, name, validate.positive_int(name, getattr(self, name)))
+        object.__setattr__(self, "unroll", validate.positive_int(
+            "unroll", self.unroll, what="(M: steps per segment, the update period and V-trace horizon)"))
+        object.__setattr__(self, "lag", validate.non_negative_int(
+            "lag", self.lag, what="(actor-learner staleness in updates; 0: synchronous)"))
+        if self.total_updates is not None:
+            object.__setattr__(self, "total_updates", validate.positive_int(
+                "total_updates", self.total_updates, what="(or None: a constant learning rate)"))
+        for name in ("encoder", "head"):
+            object.__setattr__(self, name, validate.widths(name, getattr(self, name)))
+        for name in ("learning_rate", "rmsprop_eps", "rho_bar", "c_bar"):
+            object.__setattr__(self, name, validate.positive_number(name, getattr(self, name)))
+        if self.max_grad_norm is not None:
+            object.__setattr__(self, "max_grad_norm", validate.positive_number(
+                "max_grad_norm", self.max_grad_norm, what="(or None: no clipping)"))
+        for name in ("entropy_coef", "baseline_coef"):
+            object.__setattr__(self, name, validate.non_negative_number(name, getattr(self, name)))
+        object.__setattr__(self, "gamma", validate.number_in("gamma", self.gamma, 0.0, 1.0))
+        object.__setattr__(self, "rmsprop_decay", validate.number_in("rmsprop_decay", self.rmsprop_decay, 0.0, 1.0,
+                                                                     high_open=True))
+        for name in ("clip_rewards", "normalize_observations", "scale_rewards"):
+            validate.boolean(name, getattr(self, name))
+        if self.dtype == "float64" and not jax.config.jax_enable_x64:
+            raise ValueError("dtype='float64' needs jax.config.update('jax_enable_x64', True) first.")
+        object.__setattr__(self, "cell_options", cells.freeze_options(self.cell_options))
+        if self.gradient != "none":
+            try:
+                self.make_cell()
+            except ValueError as e:  # unknown cell, bad option, or a cell without RTRL traces
+                raise ValueError(f"cell/cell_options (gradient={self.gradient!r}): {e}") from None
+
+    # What the training layer reads of every agent config (`rtrl.experiments.train_config`).
+    @property
+    def rollout_size(self) -> int:
+        """Environment steps per iteration (one segment of every environment, then one update): N × M."""
+        return self.num_envs * self.unroll
+
+    @property
+    def recurrent(self) -> bool:
+        return self.gradient != "none"
+
+    def make_cell(self) -> cells.Cell | None:
+        """The recurrent cell (gradient "rtrl", or "bptt" for T-BPTT); None without one."""
+        if self.gradient == "none":
+            return None
+        mode = "rtrl" if self.gradient == "rtrl" else "bptt"
+        return cells.make(self.cell, hidden_size=self.hidden_size, gradient=mode, dtype=self.dtype,
+                          **dict(self.cell_options))
+
+    def describe(self) -> str:
+        """The agent in a few words (run names, plot legends)."""
+        if self.gradient == "none":
+            return f"R2AC feed-forward M={self.unroll}"
+        how = "RTRL" if self.gradient == "rtrl" else f"T-BPTT({self.unroll})"
+        return f"R2AC {self.cell} n={self.hidden_size} ({how}, M={self.unroll})"
+
+    def shrink_hint(self) -> str:
+        """The fields that set its memory, with their values (for an out-of-memory message)."""
+        cell = "" if self.gradient == "none" else f", hidden_size ({self.hidden_size})"
+        return f"num_envs ({self.num_envs}), unroll ({self.unroll}){cell}"
+
+    def divergence_advice(self) -> str:
+        """What to change after a divergence (NaN/inf)."""
+        clip = "" if self.max_grad_norm is not None else ", set max_grad_norm"
+        return (f"lower the learning rate (now {self.learning_rate:g}){clip} and start a new run (resuming with "
+                "another learning rate is refused)")
+
+    def wrapper_options(self) -> dict[str, Any]:
+        """Options of `rtrl.envs.wrappers.standard` that this agent sets."""
+        return {"gamma": self.gamma, "normalize_obs": self.normalize_observations,
+                "normalize_reward": self.scale_rewards}
