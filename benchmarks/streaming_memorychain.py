@@ -45,6 +45,14 @@ EXTRA = {}
 for r_max in ("0.5", "0.9"):
     EXTRA[f"RTU r<={r_max} (RTRL)"] = ["--cell-options", f"{{r_max: {r_max}}}"]
     EXTRA[f"RTU r<={r_max} (T-BPTT(1))"] = ["--cell-options", f"{{r_max: {r_max}}}", "--gradient", "tbptt"]
+# An RTU whose ring starts near 1 (r >= 0.9): the context survives L steps in the untrained state, and
+# a readout trained by either gradient can find it.
+EXTRA["RTU r>=0.9 (RTRL)"] = ["--cell-options", "{r_min: 0.9}"]
+EXTRA["RTU r>=0.9 (T-BPTT(1))"] = ["--cell-options", "{r_min: 0.9}", "--gradient", "tbptt"]
+# A gated cell must learn to hold the context (its forget gate): the case where RTRL's full-history
+# gradient should matter.
+EXTRA["eLSTM (RTRL)"] = ["--cell", "elstm"]
+EXTRA["eLSTM (T-BPTT(1))"] = ["--cell", "elstm", "--gradient", "tbptt"]
 ALL = {**LEARNERS, **EXTRA}
 
 
@@ -67,31 +75,49 @@ def run(length: int, learner: str, seeds: int, out: str) -> dict:
             "minutes": round((time.perf_counter() - t0) / 60, 1), "command": " ".join(command)}
 
 
+def _draw(ax, rows: list[dict], learners: list[str], colour) -> None:
+    """One line per learner (RTRL solid, T-BPTT(1) dashed), side by side around each L so that equal
+    results stay visible; error bars: the 95% t interval over seeds."""
+    for i, learner in enumerate(learners):
+        points = sorted((r["length"], r["mean"], r["ci95"] or 0.0) for r in rows if r["learner"] == learner)
+        x, y, h = (np.array(v, float) for v in zip(*points))
+        dodge = 2.0 ** (0.06 * (i - (len(learners) - 1) / 2))
+        ax.errorbar(x * dodge, y, yerr=h, marker="os^v<>"[i % 6], capsize=3, label=learner, color=colour(learner),
+                    linestyle="--" if "T-BPTT" in learner else "-")
+    lengths = sorted({r["length"] for r in rows})
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(lengths, [str(v) for v in lengths])
+    ax.axhline(0.0, color="grey", lw=0.8, ls=":")
+    ax.set_ylim(-0.3, 1.1)
+    ax.set_xlabel("chain length L (steps between the context and the query)")
+    ax.legend(loc="lower left", fontsize=7.5)
+
+
 def plot(rows: list[dict], path: str) -> None:
+    """The issue's four learners on the left; the other cells and rings (--learners) on the right, one
+    colour per network, RTRL solid and T-BPTT(1) dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.6, 4.4))
     present = [learner for learner in ALL if any(r["learner"] == learner for r in rows)]
-    for i, learner in enumerate(present):
-        points = sorted((r["length"], r["mean"], r["ci95"] or 0.0) for r in rows if r["learner"] == learner)
-        x, y, h = (np.array(v, float) for v in zip(*points))
-        # learners side by side around each L (log axis), so that equal results stay visible; error bars:
-        # the 95% t interval over seeds
-        dodge = 2.0 ** (0.06 * (i - (len(present) - 1) / 2))
-        ax.errorbar(x * dodge, y, yerr=h, marker="os^v<>"[i % 6], capsize=3, label=learner,
-                    linestyle="--" if "T-BPTT" in learner else "-")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sorted({r["length"] for r in rows}), [str(v) for v in sorted({r["length"] for r in rows})])
-    ax.axhline(0.0, color="grey", lw=0.8, ls=":")
-    ax.set_ylim(-0.3, 1.1)
-    ax.set_xlabel("chain length L (steps between the context and the query)")
-    ax.set_ylabel("final success (mean last-step reward)")
+    main_learners = [learner for learner in present if learner in LEARNERS]
+    extra = [learner for learner in present if learner in EXTRA]
+    networks = list(dict.fromkeys(learner.rsplit(" (", 1)[0] for learner in ALL))
+    palette = plt.get_cmap("tab10").colors
+
+    def colour(learner: str):
+        return palette[networks.index(learner.rsplit(" (", 1)[0]) % len(palette)]
+
+    panels = [(main_learners, "the issue's learners")] + ([(extra, "other cells and eigenvalue rings")] if extra else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.4), sharey=True, squeeze=False)
+    for ax, (learners, title) in zip(axes[0], panels):
+        _draw(ax, rows, learners, colour)
+        ax.set_title(title, fontsize=10)
+    axes[0][0].set_ylabel("final success (mean last-step reward)")
     seeds = rows[0]["seeds"]
-    ax.set_title(f"MemoryChain, stream AC(λ), batch size 1 ({seeds} seeds, mean ± 95% t)")
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    fig.suptitle(f"MemoryChain, stream AC(λ), batch size 1 ({seeds} seeds, mean ± 95% t)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -122,7 +148,7 @@ def main() -> None:
         for learner in args.learners:
             if any(r["length"] == length and r["learner"] == learner and r["seeds"] == args.seeds for r in rows):
                 continue
-            slug = learner.lower().replace(" ", "-").replace("(", "").replace(")", "").replace("<=", "le")
+            slug = learner.lower().replace(" ", "-").replace("(", "").replace(")", "").replace("<=", "le").replace(">=", "ge")
             row = run(length, learner, args.seeds, os.path.join(args.out, f"L{length}-{slug}"))
             rows.append(row)
             print(f"L={length:4d} {learner:18s} {row['mean']:.3f} ± {row['ci95']} ({row['per_seed']}), "
