@@ -196,6 +196,24 @@ def test_iteration_metrics_and_update():
         assert np.isfinite(float(metrics[name])), name
 
 
+def test_update_is_clipped_rmsprop_as_pytorch(two_segments):
+    """One update = global-norm clipping, then PyTorch's RMSprop from ν = 0 (ε outside the root):
+    ν = (1 − α)·g², θ ← θ − lr·g / (√ν + ε), written out here."""
+    agent, state0, _, (state2, segment) = two_segments
+    cfg = tiny(max_grad_norm=1e-3, learning_rate=0.1)  # a clip that binds, a visible step
+    agent = make_r2ac(cfg, chain())
+    params = state0.params
+    state = state2._replace(opt_state=agent.init(jax.random.PRNGKey(3)).opt_state)
+    new, metrics = agent.learn(state, segment)
+    grads = agent._gradient(params, segment)[0]
+    norm = np.sqrt(sum(float(np.sum(np.square(g))) for g in jax.tree.leaves(grads)))
+    assert norm > cfg.max_grad_norm and float(metrics["grad_norm"]) == pytest.approx(norm)
+    for p, g, got in zip(jax.tree.leaves(params), jax.tree.leaves(grads), jax.tree.leaves(new.params)):
+        g = np.asarray(g) * cfg.max_grad_norm / norm
+        nu = (1 - cfg.rmsprop_decay) * g**2
+        np.testing.assert_allclose(got, p - cfg.learning_rate * g / (np.sqrt(nu) + cfg.rmsprop_eps), atol=1e-12)
+
+
 def test_lag_acts_with_the_parameters_of_lag_updates_ago():
     agent = make_r2ac(tiny(lag=2), chain())
     states = [agent.init(jax.random.PRNGKey(1))]
