@@ -9,7 +9,7 @@ starts (the whole stream, before and in the segment), and IMPALA's loss written 
 
 * targets: V(x_t), the bootstrap values (V(final_obs) at truncations, V(x_M)) and V-trace's inputs
   (clipped rewards, discounts, log-ratios, episode ends) equal the reference's;
-* RTRL: the learner's gradient equals ``jax.grad`` of the segment loss (targets constant) through the
+* RTRL (discrete actions; one case with a Gaussian policy): the learner's gradient equals ``jax.grad`` of the segment loss (targets constant) through the
   forward unrolled from the EPISODE START, for every parameter (no encoder), or for all but the
   encoder (which gets its immediate gradient under an RTRL cell); it differs from the T-BPTT(M)
   gradient, so the actor's start traces are used;
@@ -59,11 +59,12 @@ def config(**overrides: Any) -> R2ACConfig:
 class Stream:
     """A stream of PRE + M steps of 3 environments (time-major) and the segment of its last M steps."""
 
-    def __init__(self, seed: int, all_start_at_segment: bool = False):
+    def __init__(self, seed: int, all_start_at_segment: bool = False, discrete: bool = True):
         rng = np.random.default_rng(seed)
         steps = PRE + M
         self.obs = rng.uniform(-1, 1, (steps, ENVS, OBS))
-        self.action = rng.integers(0, ACTIONS, (steps, ENVS)).astype(np.int32)
+        self.action = (rng.integers(0, ACTIONS, (steps, ENVS)).astype(np.int32) if discrete
+                       else rng.normal(size=(steps, ENVS, ACTIONS)))
         self.reward = rng.uniform(-2, 2, (steps, ENVS))  # beyond [-1, 1]: the clipping matters
         done = np.zeros((steps, ENVS), bool)
         terminated = np.zeros((steps, ENVS), bool)
@@ -142,11 +143,12 @@ def relative_error(got: Any, want: Any, skip: str = "") -> float:
     return diff / scale
 
 
-def setup(cell: str = "elstm", encoder: tuple[int, ...] = (), seed: int = 0, all_start_at_segment: bool = False):
+def setup(cell: str = "elstm", encoder: tuple[int, ...] = (), seed: int = 0, all_start_at_segment: bool = False,
+          discrete: bool = True):
     cfg = config(cell=cell, encoder=encoder)
-    net = build_r2ac_network(cfg, OBS, ACTIONS, True)
+    net = build_r2ac_network(cfg, OBS, ACTIONS, discrete)
     params = net.init(jax.random.PRNGKey(seed))
-    stream = Stream(seed, all_start_at_segment)
+    stream = Stream(seed, all_start_at_segment, discrete)
     return cfg, net, params, stream, stream.segment(net, params)
 
 
@@ -175,9 +177,10 @@ def test_targets_come_from_the_values_unrolled_from_the_episode_start():
     assert 0.0 < float(jnp.mean(tg.rho_t < 1.0)) < 1.0  # some ratios clipped, some not
 
 
-@pytest.mark.parametrize("cell,encoder", [("elstm", ()), ("gru", ()), ("rtu-linear", (4,))])
-def test_rtrl_gradient_is_bptt_from_episode_start(cell, encoder):
-    cfg, net, params, stream, segment = setup(cell, encoder)
+@pytest.mark.parametrize("cell,encoder,discrete", [("elstm", (), True), ("gru", (), True),
+                                                   ("rtu-linear", (4,), True), ("lru", (), False)])
+def test_rtrl_gradient_is_bptt_from_episode_start(cell, encoder, discrete):
+    cfg, net, params, stream, segment = setup(cell, encoder, discrete=discrete)
     tg = targets(cfg, segment, forward(net, params, segment))
     grads, _ = rtrl_gradient(net, cfg, params, segment, tg)
     want = jax.grad(lambda p: impala_loss(unrolled(net, p, stream, 0), tg, cfg))(params)
