@@ -23,6 +23,7 @@ after step 0 as the start carry makes the actor tests of tests/agents/test_r2ac.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -92,17 +93,24 @@ class Stream:
     def segment(self, net: Any, params: Any) -> Segment:
         """The segment with the start carry of ``net`` (RTRL traces for an RTRL cell) after the PRE steps,
         and behaviour log-probabilities near the network's own."""
-        carry = net.initial_carry(params, ENVS)
-        for t in range(PRE):  # the actor's carry, step by step with the same parameters
-            carry, _, _ = net.step(params, carry, jnp.asarray(self.obs[t]), jnp.asarray(self.first[t]))
+        carry = actor_carry(net, params, jnp.asarray(self.obs[:PRE]), jnp.asarray(self.first[:PRE]))
         seg = slice(PRE, PRE + M)
         a = lambda x: jnp.asarray(x[seg])
         segment = Segment(carry, a(self.obs), a(self.first), a(self.action), jnp.zeros((M, ENVS)), a(self.reward),
                           a(self.done), a(self.terminated), a(self.truncated), a(self.final_obs),
                           jnp.asarray(self.last_obs), jnp.asarray(self.last_first), jnp.zeros((M, ENVS)),
                           jnp.zeros((M, ENVS), jnp.int32))
-        log_prob = forward(net, params, segment).log_prob
+        log_prob = jax.jit(forward, static_argnums=0)(net, params, segment).log_prob
         return segment._replace(behaviour_log_prob=log_prob + jnp.asarray(self.behaviour_noise))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def actor_carry(net: Any, params: Any, obs: jax.Array, first: jax.Array) -> Any:
+    """The actor's carry after ``obs`` (T, N, D): ``net`` stepped from a zero carry with the same parameters."""
+    carry = net.initial_carry(params, obs.shape[1])
+    for t in range(obs.shape[0]):
+        carry, _, _ = net.step(params, carry, obs[t], first[t])
+    return carry
 
 
 def unrolled(net: Any, params: Any, stream: Stream, start: int, start_carry: Any = None) -> dict[str, jax.Array]:
@@ -183,13 +191,14 @@ def test_rtrl_gradient_is_bptt_from_episode_start(cell, encoder, discrete):
     cfg, net, params, stream, segment = setup(cell, encoder, discrete=discrete)
     tg = targets(cfg, segment, forward(net, params, segment))
     grads, _ = rtrl_gradient(net, cfg, params, segment, tg)
-    want = jax.grad(lambda p: impala_loss(unrolled(net, p, stream, 0), tg, cfg))(params)
+    want = jax.jit(jax.grad(lambda p: impala_loss(unrolled(net, p, stream, 0), tg, cfg)))(params)
     # an encoder under an RTRL cell gets its immediate (one-step) gradient only: compare the rest
     skip = "encoder" if encoder else ""
     assert relative_error(grads, want, skip) < EXACT
     # T-BPTT(M) from the start state held constant: a different gradient (envs 0 and 2 began before the segment)
     start_state = net.with_gradient("bptt").initial_carry(params, ENVS)._replace(state=segment.start_carry.state)
-    truncated = jax.grad(lambda p: impala_loss(unrolled(net, p, stream, PRE, start_state), tg, cfg))(params)
+    truncated = jax.jit(jax.grad(lambda p: impala_loss(unrolled(net, p, stream, PRE, start_state), tg, cfg)))(
+        params)
     assert relative_error(grads["cell"], truncated["cell"]) > DIFFERENT
 
 
@@ -199,7 +208,8 @@ def test_tbptt_gradient_is_bptt_through_the_segment_from_a_constant_start():
     net_t = build_r2ac_network(cfg_t, OBS, ACTIONS, True)
     segment = stream.segment(net_t, params)  # the actor's carry without traces
     grads, _, tg, _ = tbptt_gradient(net_t, cfg_t, params, segment)
-    want = jax.grad(lambda p: impala_loss(unrolled(net_t, p, stream, PRE, segment.start_carry), tg, cfg_t))(params)
+    want = jax.jit(jax.grad(lambda p: impala_loss(unrolled(net_t, p, stream, PRE, segment.start_carry), tg,
+                                                   cfg_t)))(params)
     assert relative_error(grads, want) < EXACT
     # the targets it used are the RTRL learner's (the same forward)
     rtrl_segment = stream.segment(net, params)
