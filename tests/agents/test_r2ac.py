@@ -20,7 +20,8 @@ import pytest
 jax.config.update("jax_enable_x64", True)  # as tests/conftest.py: some configs below are float64
 
 import rtrl
-from rtrl.agents.r2ac import R2ACAgent, forward, make_r2ac, rtrl_gradient, targets
+from rtrl.agents import make as make_agent
+from rtrl.agents.r2ac import R2ACAgent, forward, rtrl_gradient, targets
 from rtrl.agents.r2ac_config import R2ACConfig
 from rtrl.envs.jax_env import JaxEnv
 from rtrl.envs.spaces import Box, Discrete
@@ -99,23 +100,23 @@ class PixelEnv(JaxEnv):
 
 def test_make_refuses_bad_environments():
     with pytest.raises(ValueError, match=r"num_envs=2 but the env is batched as \(3,\)"):
-        make_r2ac(tiny(), rtrl.envs.make("jax/MemoryChain", num_envs=3))
+        make_agent(tiny(), rtrl.envs.make("jax/MemoryChain", num_envs=3))
     with pytest.raises(ValueError, match="flat observation vectors"):
-        make_r2ac(tiny(), PixelEnv())
+        make_agent(tiny(), PixelEnv())
     with pytest.raises(ValueError, match="action='continuous' does not match"):
-        make_r2ac(tiny(action="continuous"), chain())
+        make_agent(tiny(action="continuous"), chain())
     with pytest.raises(TypeError, match="R2ACConfig"):
-        make_r2ac(rtrl.agents.PPOConfig(), chain())
+        make_agent(object(), chain())
     with pytest.raises(TypeError, match="JaxEnv"):
-        make_r2ac(tiny(), object())
-    assert make_r2ac(tiny(), rtrl.envs.make("jax/MemoryChain", num_envs=2)).env.batch_shape == (2,)
+        make_agent(tiny(), object())
+    assert make_agent(tiny(), rtrl.envs.make("jax/MemoryChain", num_envs=2)).env.batch_shape == (2,)
 
 
 def test_make_refuses_host_environments():
     host = rtrl.envs.make("gymnasium/CartPole-v1", num_envs=2)
     try:
         with pytest.raises(ValueError, match="JAX-native environments"):
-            make_r2ac(tiny(), host)
+            make_agent(tiny(), host)
     finally:
         host.close()
 
@@ -128,7 +129,7 @@ def test_make_refuses_host_environments():
 @pytest.fixture(scope="module")
 def two_segments():
     """The agent, its initial state, and two segments acted in a row with the initial parameters."""
-    agent = make_r2ac(tiny(), chain())
+    agent = make_agent(tiny(), chain())
     state0 = agent.init(jax.random.PRNGKey(3))
     state1, segment1 = agent.act(state0)
     state2, segment2 = agent.act(state1)
@@ -180,7 +181,7 @@ def test_segment_records_the_episodes(two_segments):
 
 
 def test_iteration_metrics_and_update():
-    agent = make_r2ac(tiny(total_updates=4), chain())
+    agent = make_agent(tiny(total_updates=4), chain())
     state = agent.init(jax.random.PRNGKey(0))
     new, metrics = agent.iteration(state)
     assert int(new.iteration) == 1
@@ -201,7 +202,7 @@ def test_update_is_clipped_rmsprop_as_pytorch(two_segments):
     ν = (1 − α)·g², θ ← θ − lr·g / (√ν + ε), written out here."""
     agent, state0, _, (state2, segment) = two_segments
     cfg = tiny(max_grad_norm=1e-3, learning_rate=0.1)  # a clip that binds, a visible step
-    agent = make_r2ac(cfg, chain())
+    agent = make_agent(cfg, chain())
     params = state0.params
     state = state2._replace(opt_state=agent.init(jax.random.PRNGKey(3)).opt_state)
     new, metrics = agent.learn(state, segment)
@@ -215,7 +216,7 @@ def test_update_is_clipped_rmsprop_as_pytorch(two_segments):
 
 
 def test_lag_acts_with_the_parameters_of_lag_updates_ago():
-    agent = make_r2ac(tiny(lag=2), chain())
+    agent = make_agent(tiny(lag=2), chain())
     states = [agent.init(jax.random.PRNGKey(1))]
     metrics = []
     for _ in range(4):
@@ -238,7 +239,7 @@ def test_lag_acts_with_the_parameters_of_lag_updates_ago():
 
 
 def test_iteration_vmaps_over_seeds_and_reports_memory():
-    agent = make_r2ac(tiny(gradient="tbptt", dtype="float32"), chain())
+    agent = make_agent(tiny(gradient="tbptt", dtype="float32"), chain())
     states = jax.vmap(agent.init)(jax.random.split(jax.random.PRNGKey(0), 2))
     states, metrics = jax.jit(jax.vmap(agent.iteration))(states)
     assert metrics["total_loss"].shape == (2,)
@@ -273,12 +274,12 @@ LEARNING = {"num_envs": 16, "unroll": 5, "hidden_size": 16, "head": (32,), "lear
 def test_rtrl_learns_a_short_memory_chain():
     """MemoryChain length 2: a memoryless policy scores 0; R2AC-RTRL reaches ≈1 within 300 updates
     (24k steps; measured 0.99 in the last fifth, ≈5 s with compilation)."""
-    returns = mean_returns(make_r2ac(R2ACConfig(**LEARNING), chain(2)), 300)
+    returns = mean_returns(make_agent(R2ACConfig(**LEARNING), chain(2)), 300)
     assert returns[-1] > 0.8, returns
 
 
 @pytest.mark.slow
 def test_feed_forward_cannot_learn_the_memory_chain():
     """The same budget for a feed-forward R2AC: it stays near 0 (measured |mean| < 0.05)."""
-    returns = mean_returns(make_r2ac(R2ACConfig(**LEARNING, gradient="none"), chain(2)), 300)
+    returns = mean_returns(make_agent(R2ACConfig(**LEARNING, gradient="none"), chain(2)), 300)
     assert abs(returns[-1]) < 0.3, returns

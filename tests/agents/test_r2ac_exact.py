@@ -36,12 +36,12 @@ jax.config.update("jax_enable_x64", True)  # as tests/conftest.py: the configs b
 from rtrl.agents import vtrace
 from rtrl.agents.r2ac import (
     Segment,
-    build_r2ac_network,
     forward,
     rtrl_gradient,
     targets,
     tbptt_gradient,
 )
+from rtrl.agents.network import ActorCritic
 from rtrl.agents.r2ac_config import R2ACConfig
 
 EXACT = 1e-9  # max relative error where exact (measured ~1e-15)
@@ -154,7 +154,7 @@ def relative_error(got: Any, want: Any, skip: str = "") -> float:
 def setup(cell: str = "elstm", encoder: tuple[int, ...] = (), seed: int = 0, all_start_at_segment: bool = False,
           discrete: bool = True):
     cfg = config(cell=cell, encoder=encoder)
-    net = build_r2ac_network(cfg, OBS, ACTIONS, discrete)
+    net = ActorCritic.from_config(cfg, OBS, ACTIONS, discrete)
     params = net.init(jax.random.PRNGKey(seed))
     stream = Stream(seed, all_start_at_segment, discrete)
     return cfg, net, params, stream, stream.segment(net, params)
@@ -205,7 +205,7 @@ def test_rtrl_gradient_is_bptt_from_episode_start(cell, encoder, discrete):
 def test_tbptt_gradient_is_bptt_through_the_segment_from_a_constant_start():
     cfg, net, params, stream, _ = setup()
     cfg_t = config(gradient="tbptt")
-    net_t = build_r2ac_network(cfg_t, OBS, ACTIONS, True)
+    net_t = ActorCritic.from_config(cfg_t, OBS, ACTIONS, True)
     segment = stream.segment(net_t, params)  # the actor's carry without traces
     grads, _, tg, _ = tbptt_gradient(net_t, cfg_t, params, segment)
     want = jax.jit(jax.grad(lambda p: impala_loss(unrolled(net_t, p, stream, PRE, segment.start_carry), tg,
@@ -223,14 +223,14 @@ def test_rtrl_equals_tbptt_when_every_episode_starts_at_the_segment():
     tg = targets(cfg, segment, forward(net, params, segment))
     grads, _ = rtrl_gradient(net, cfg, params, segment, tg)
     cfg_t = config(gradient="tbptt")
-    net_t = build_r2ac_network(cfg_t, OBS, ACTIONS, True)
+    net_t = ActorCritic.from_config(cfg_t, OBS, ACTIONS, True)
     truncated, *_ = tbptt_gradient(net_t, cfg_t, params, stream.segment(net_t, params))
     assert relative_error(grads, truncated) < EXACT
 
 
 def test_feed_forward_gradient_is_the_sum_of_per_step_gradients():
     cfg = config(gradient="none", head=(4,), encoder=(5,))
-    net = build_r2ac_network(cfg, OBS, ACTIONS, True)
+    net = ActorCritic.from_config(cfg, OBS, ACTIONS, True)
     params = net.init(jax.random.PRNGKey(1))
     stream = Stream(1)
     segment = stream.segment(net, params)

@@ -203,7 +203,7 @@ def test_resuming_a_streaming_run_as_a_ppo_agent_is_refused_with_a_message(tmp_p
     capsys.readouterr()
     assert main(["train", "--out", out, "--resume", "--agent", "real-time-ppo"]) == 2
     text = " ".join(capsys.readouterr().out.split())
-    assert "note: --agent real-time-ppo is a PPO agent; the stream settings" in text
+    assert "note: --agent real-time-ppo is one of the PPO agents; the stream settings" in text
     assert "cannot resume" in text and "ppo.agent: run None, now 'real-time-ppo'" in text
     assert "Traceback" not in text
 

@@ -1,5 +1,6 @@
 """Agents for partially observable RL: PPO agents (Real-Time PPO with RTRL, recurrent PPO with T-BPTT,
-MLP PPO) and streaming agents (stream-ac, stream-q: an update every step, batch size 1).
+MLP PPO), streaming agents (stream-ac, stream-q: an update every step, batch size 1) and R2AC (Irie et
+al.'s real-time recurrent actor-critic: IMPALA's V-trace with an RTRL cell).
 
     config = rtrl.agents.PPOConfig(agent="real-time-ppo", cell="rtu-linear", hidden_size=192)
     agent = rtrl.agents.make(config, rtrl.envs.make("jax/CountRecallEasy"))
@@ -16,10 +17,12 @@ counts, hidden size for a budget), `config` (PPOConfig), `agent` (`make`, `Agent
 `saving` (`save`/`load`: one .npz with named parameters). Streaming agents: `stream` (the shared
 streaming loop), `stream_rule`, `stream_ac`, `stream_q` (each agent's TD error, gradients and acting),
 `obgd` (ObGD, Adam on δ·z), `stream_network`, `stream_config` (StreamConfig). Off-policy
-actor-critic: `vtrace` (V-trace targets and advantages, IMPALA's loss pieces).
+actor-critic: `vtrace` (V-trace targets and advantages, IMPALA's loss pieces), `r2ac` (the agent),
+`r2ac_config` (R2ACConfig). `families`: which config class, agent names and TrainConfig section
+each family has.
 """
 
-from rtrl.agents import ppo, vtrace
+from rtrl.agents import families, ppo, vtrace
 from rtrl.agents.agent import Agent, make, to_numpy
 from rtrl.agents.config import ACTIONS, AGENTS, STALENESS, PPOConfig
 from rtrl.agents.budget import ParameterCount, hidden_size_for_budget, parameter_count, recurrent_parameter_count
@@ -27,6 +30,8 @@ from rtrl.agents.distributions import Categorical, DiagGaussian
 from rtrl.agents.network import ActorCritic
 from rtrl.agents.evaluation import EvaluationResult, evaluate, record_video
 from rtrl.agents.policy import TrainedAgent, WrapperStatistics
+from rtrl.agents.r2ac import R2ACAgent, R2ACLearnerState
+from rtrl.agents.r2ac_config import R2AC_AGENTS, R2AC_GRADIENTS, R2ACConfig
 from rtrl.agents.rollout import Rollout, RunState
 from rtrl.agents.saving import load, save
 from rtrl.agents.stream import StreamAgent, StreamLearnerState
@@ -42,6 +47,11 @@ __all__ = [
     "EvaluationResult",
     "PPOConfig",
     "ParameterCount",
+    "R2ACAgent",
+    "R2ACConfig",
+    "R2ACLearnerState",
+    "R2AC_AGENTS",
+    "R2AC_GRADIENTS",
     "Rollout",
     "RunState",
     "STALENESS",
@@ -54,6 +64,7 @@ __all__ = [
     "TrainedAgent",
     "WrapperStatistics",
     "evaluate",
+    "families",
     "hidden_size_for_budget",
     "load",
     "make",

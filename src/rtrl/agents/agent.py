@@ -25,10 +25,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from rtrl.agents import ppo
+from rtrl.agents import families, ppo
 from rtrl.agents.budget import parameter_count
 from rtrl.agents.config import PPOConfig
 from rtrl.agents.network import ActorCritic
+from rtrl.agents.r2ac import R2ACAgent
+from rtrl.agents.r2ac import make_optimizer as r2ac_optimizer
+from rtrl.agents.r2ac_config import R2ACConfig
 from rtrl.agents.real_time_ppo import SINGLE_STEPS
 from rtrl.agents.rollout import Rollout, RunState, host_rollout, jax_rollout, make_host_policy
 from rtrl.agents.stream import StreamAgent, make_stream, stream_network
@@ -189,16 +192,18 @@ class Agent:
         return state, metrics, rollout
 
 
-def make(config: PPOConfig | StreamConfig, env: Any) -> Agent | StreamAgent:
-    """The agent of ``config`` (a PPO agent for a `PPOConfig`, a streaming one for a `StreamConfig`)
-    on ``env`` (from `rtrl.envs.make`); validates before any work.
+def make(config: PPOConfig | StreamConfig | R2ACConfig, env: Any) -> Agent | StreamAgent | R2ACAgent:
+    """The agent of ``config`` on ``env`` (from `rtrl.envs.make`): a PPO agent for a `PPOConfig`, a
+    streaming one for a `StreamConfig`, R2AC for an `R2ACConfig`; validates before any work.
 
     A single (unbatched) JAX-native env is batched to ``config.num_envs`` copies with `VmapEnv`
     (streaming agents: one); an already batched one, or a host env, must have ``num_envs == config.num_envs``.
     """
-    if not isinstance(config, (PPOConfig, StreamConfig)):
-        raise TypeError(f"config must be a PPOConfig or a StreamConfig, got {type(config).__name__}.")
-    fix = ("a streaming agent steps one environment per seed" if isinstance(config, StreamConfig)
+    family = families.of_config(config)
+    if family.config is R2ACConfig and isinstance(env, HostEnv):
+        raise ValueError(f"r2ac runs on JAX-native environments (jax/*) only for now; {env.name} is a host "
+                         "environment (host actors are not implemented yet).")
+    fix = ("a streaming agent steps one environment per seed" if family.config is StreamConfig
            else "or change the config's num_envs")
     if isinstance(env, JaxEnv):
         if env.batch_shape == ():
@@ -214,7 +219,9 @@ def make(config: PPOConfig | StreamConfig, env: Any) -> Agent | StreamAgent:
         raise TypeError(f"env must be an rtrl JaxEnv or HostEnv (from rtrl.envs.make), got {type(env).__name__}.")
     obs_space = env.observation_space
     if not isinstance(obs_space, Box) or len(obs_space.shape) != 1:
-        raise ValueError(f"the agents take flat observation vectors; env {env.name} has observations {obs_space}.")
+        raise ValueError(f"the agents take flat observation vectors (a dense encoder); env {env.name} has "
+                         f"observations {obs_space}. Pixel observations need a vision stem, which rtrl's agents "
+                         "do not have yet.")
     space = env.action_space
     if isinstance(space, Discrete):
         kind, size = "discrete", space.n
@@ -226,21 +233,22 @@ def make(config: PPOConfig | StreamConfig, env: Any) -> Agent | StreamAgent:
         valid = ("auto", kind)
         raise ValueError(f"action={config.action!r} does not match env {env.name}, whose action space is {space} "
                          f"({kind}); valid: {valid}.")
-    if isinstance(config, StreamConfig):
-        return make_stream(config, env, int(obs_space.shape[0]), int(size), kind == "discrete")
-    net = build_network(config, int(obs_space.shape[0]), int(size), kind == "discrete")
+    sizes = (int(obs_space.shape[0]), int(size), kind == "discrete")
+    if family.config is StreamConfig:
+        return make_stream(config, env, *sizes)
+    if family.config is R2ACConfig:
+        return R2ACAgent(config, env, build_network(config, *sizes), r2ac_optimizer(config))
     optimizer = ppo.make_optimizer(config.learning_rate, eps=config.adam_eps, max_grad_norm=config.max_grad_norm)
-    return Agent(config, env, net, optimizer)
+    return Agent(config, env, build_network(config, *sizes), optimizer)
 
 
-def build_network(config: PPOConfig | StreamConfig, observation_size: int, action_size: int, discrete: bool) -> Any:
-    """The network an agent of ``config`` learns: an `ActorCritic` for a PPO agent, the streaming
+def build_network(config: PPOConfig | StreamConfig | R2ACConfig, observation_size: int, action_size: int,
+                  discrete: bool) -> Any:
+    """The network an agent of ``config`` learns: an `ActorCritic` for a PPO agent or R2AC, the streaming
     agent's own (`rtrl.agents.stream_network`) for a streaming one."""
     if isinstance(config, StreamConfig):
         return stream_network(config, observation_size, action_size, discrete)
-    return ActorCritic(observation_size=observation_size, action_size=action_size, discrete=discrete,
-                       cell=config.make_cell(), encoder=config.encoder, head=config.head,
-                       activation=config.activation, dtype=jnp.dtype(config.dtype))
+    return ActorCritic.from_config(config, observation_size, action_size, discrete)
 
 
 def to_numpy(metrics: dict[str, jax.Array]) -> dict[str, float]:

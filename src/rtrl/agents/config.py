@@ -138,6 +138,10 @@ class PPOConfig:
         """Transitions per minibatch (for tbptt-ppo: sequences × sequence_length)."""
         return self.rollout_size // self.num_minibatches
 
+    @property
+    def recurrent(self) -> bool:
+        return self.agent != "mlp-ppo"
+
     def describe(self) -> str:
         """The agent in a few words (run names, plot legends)."""
         if self.agent == "mlp-ppo":

@@ -56,6 +56,14 @@ class ActorCritic:
     activation: str = "tanh"
     dtype: Any = jnp.float32
 
+    @classmethod
+    def from_config(cls, config: Any, observation_size: int, action_size: int, discrete: bool) -> ActorCritic:
+        """The network of an agent config with the fields ``make_cell``, ``encoder``, ``head``,
+        ``activation`` and ``dtype`` (PPO agents, R2AC)."""
+        return cls(observation_size=observation_size, action_size=action_size, discrete=discrete,
+                   cell=config.make_cell(), encoder=config.encoder, head=config.head,
+                   activation=config.activation, dtype=jnp.dtype(config.dtype))
+
     @property
     def recurrent(self) -> bool:
         return self.cell is not None

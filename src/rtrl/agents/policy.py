@@ -69,7 +69,7 @@ class TrainedAgent:
 
     Attributes:
       config: the `rtrl.experiments.training.TrainConfig` it was trained with (environment, wrappers,
-        the agent's `PPOConfig` or `StreamConfig` in ``config.agent_config``).
+        the agent's `PPOConfig`, `StreamConfig` or `R2ACConfig` in ``config.agent_config``).
       network: the `ActorCritic` of a PPO agent, or a streaming agent's `StreamActorCritic` or
         `StreamQNetwork` (observation size, action size, cell, heads; the same ``step`` interface).
       params: its parameters (a pytree of arrays, see the network's ``init``).

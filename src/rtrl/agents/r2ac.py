@@ -3,7 +3,7 @@
 version for JAX-native environments.
 
     config = R2ACConfig(num_envs=16, unroll=10, cell="elstm", hidden_size=128)
-    agent = make_r2ac(config, rtrl.envs.make("jax/MemoryChain", length=40))
+    agent = rtrl.agents.make(config, rtrl.envs.make("jax/MemoryChain", length=40))
     state = agent.init(jax.random.PRNGKey(0))            # RunState, as for the other agents
     state, metrics = agent.iteration(state)               # one segment of N × M steps, then one update
 
@@ -64,9 +64,7 @@ from rtrl.agents.network import ActorCritic
 from rtrl.agents.r2ac_config import R2ACConfig
 from rtrl.agents.rollout import RunState, env_action, track_episodes
 from rtrl.cells.base import Carry
-from rtrl.envs.host import HostEnv
-from rtrl.envs.jax_env import JaxEnv, VmapEnv
-from rtrl.envs.spaces import Box, Discrete
+from rtrl.envs.jax_env import VmapEnv
 
 __all__ = [
     "Forward",
@@ -74,10 +72,8 @@ __all__ = [
     "R2ACLearnerState",
     "Segment",
     "act",
-    "build_r2ac_network",
     "forward",
     "make_optimizer",
-    "make_r2ac",
     "rtrl_gradient",
     "targets",
     "tbptt_gradient",
@@ -261,13 +257,6 @@ def learning_rate_schedule(config: R2ACConfig) -> optax.Schedule:
     return optax.linear_schedule(config.learning_rate, 0.0, config.total_updates)
 
 
-def build_r2ac_network(config: R2ACConfig, observation_size: int, action_size: int, discrete: bool) -> ActorCritic:
-    """Encoder MLP → the cell (none with gradient "none") → policy and value heads."""
-    return ActorCritic(observation_size=observation_size, action_size=action_size, discrete=discrete,
-                       cell=config.make_cell(), encoder=config.encoder, head=config.head,
-                       activation=config.activation, dtype=jnp.dtype(config.dtype))
-
-
 # --------------------------------------------------------------------------------------------
 # The agent
 # --------------------------------------------------------------------------------------------
@@ -275,14 +264,14 @@ def build_r2ac_network(config: R2ACConfig, observation_size: int, action_size: i
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class R2ACAgent:
-    """A synchronous R2AC agent bound to a batched JAX-native environment. Build with `make_r2ac`."""
+    """A synchronous R2AC agent bound to a batched JAX-native environment. Build with `rtrl.agents.make`."""
 
     config: R2ACConfig
     env: VmapEnv  # N copies
     network: ActorCritic
     optimizer: optax.GradientTransformation
 
-    jax_native = True  # host environments are not supported yet (`make_r2ac` refuses them)
+    jax_native = True  # host environments are not supported yet (`rtrl.agents.make` refuses them)
     reuses_buffer = False  # no stored rollout to hand back between iterations
     learns_while_acting = False
 
@@ -415,37 +404,3 @@ class R2ACAgent:
 
 def _bytes(tree: Any) -> int:
     return sum(x.size * jnp.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
-
-
-def make_r2ac(config: R2ACConfig, env: Any) -> R2ACAgent:
-    """The R2AC agent of ``config`` on ``env`` (a JAX-native env from `rtrl.envs.make`); validates before
-    any work. An unbatched env is batched to ``config.num_envs`` copies; a batched one must have that many."""
-    if not isinstance(config, R2ACConfig):
-        raise TypeError(f"config must be an R2ACConfig, got {type(config).__name__}.")
-    if isinstance(env, HostEnv):
-        # a user's choice of environment, not a programming error: ValueError (the CLI's "error: ...")
-        raise ValueError(f"r2ac runs on JAX-native environments (jax/*) only for now; {env.name} is a host "  # noqa: TRY004
-                         "environment (host actors are not implemented yet).")
-    if not isinstance(env, JaxEnv):
-        raise TypeError(f"env must be an rtrl JaxEnv (from rtrl.envs.make), got {type(env).__name__}.")
-    if env.batch_shape == ():
-        env = VmapEnv(env, config.num_envs)
-    elif env.batch_shape != (config.num_envs,):
-        raise ValueError(f"num_envs={config.num_envs} but the env is batched as {env.batch_shape}; make the env "
-                         f"unbatched (num_envs=None) or change the config's num_envs.")
-    obs_space = env.observation_space
-    if not isinstance(obs_space, Box) or len(obs_space.shape) != 1:
-        raise ValueError(f"r2ac takes flat observation vectors (a dense encoder); env {env.name} has observations "
-                         f"{obs_space}. Pixel observations need a vision stem, which r2ac does not have yet.")
-    space = env.action_space
-    if isinstance(space, Discrete):
-        kind, size = "discrete", space.n
-    elif isinstance(space, Box) and len(space.shape) == 1:
-        kind, size = "continuous", space.shape[0]
-    else:
-        raise ValueError(f"unsupported action space {space} of env {env.name}: Discrete or a 1-D Box.")
-    if config.action not in ("auto", kind):
-        raise ValueError(f"action={config.action!r} does not match env {env.name}, whose action space is {space} "
-                         f"({kind}); valid: {('auto', kind)}.")
-    net = build_r2ac_network(config, int(obs_space.shape[0]), int(size), kind == "discrete")
-    return R2ACAgent(config, env, net, make_optimizer(config))

@@ -19,7 +19,9 @@ from rtrl import cells, validate
 from rtrl.agents.config import ACTIONS, DTYPES
 from rtrl.frozendict import FrozenDict
 
-__all__ = ["R2AC_GRADIENTS", "R2ACConfig"]
+__all__ = ["R2AC_AGENTS", "R2AC_GRADIENTS", "R2ACConfig"]
+
+R2AC_AGENTS = ("r2ac",)
 
 # How the recurrent layer learns: exact RTRL (untruncated, from the actor's traces), back-propagation
 # through the segment only (T-BPTT with truncation M), or no recurrent layer (feed-forward).
@@ -32,6 +34,7 @@ class R2ACConfig:
     """Hyperparameters of an R2AC agent.
 
     Attributes:
+      agent: "r2ac" (the one agent of this family; ``rtrl train --agent r2ac`` chooses it).
       num_envs: N, the environments the actors step side by side (the learner's batch).
       unroll: M, the segment length: the update period and the V-trace horizon. Every M steps of the
         N environments the learner takes one segment (M transitions and the observation after them)
@@ -65,6 +68,7 @@ class R2ACConfig:
       dtype: parameter dtype, "float32" or "float64".
     """
 
+    agent: str = "r2ac"
     num_envs: int = 16
     unroll: int = 50
     gradient: str = "rtrl"
@@ -92,6 +96,7 @@ class R2ACConfig:
     dtype: str = "float32"
 
     def __post_init__(self):
+        validate.choice("agent", self.agent, R2AC_AGENTS)
         validate.choice("gradient", self.gradient, R2AC_GRADIENTS)
         validate.choice("activation", self.activation, ACTIVATIONS)
         validate.choice("action", self.action, ACTIONS)

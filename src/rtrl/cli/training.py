@@ -26,18 +26,18 @@ INTERRUPTED = 130
 
 def _train_values(args: argparse.Namespace, *, own_config: bool) -> dict[str, Any]:
     """The TrainConfig fields from --preset, then --config, then flags. The agent flags go to the
-    ``ppo`` section for a PPO agent and to ``stream`` for a streaming one (by ``--agent``, else the
-    config's); a flag the chosen agent has no field for is refused, and so are cell settings given
-    with an agent that has no recurrent layer (mlp-ppo, or a streaming agent with gradient none)
-    unless they come from the preset or the run's own config."""
+    section of the agent's family (`rtrl.agents.families`: ``ppo``, ``stream`` or ``r2ac``; by
+    ``--agent``, else the config's); a flag the chosen agent has no field for is refused, and so are
+    cell settings given with an agent that has no recurrent layer (mlp-ppo, or gradient none) unless
+    they come from the preset or the run's own config."""
     import dataclasses
 
-    from rtrl.agents import STREAM_AGENTS, PPOConfig, StreamConfig
+    from rtrl.agents import families
     from rtrl.experiments import config as config_lib
     from rtrl.experiments import training, training_presets
     from rtrl.experiments.train_config import CELL_FIELDS
 
-    sections = ("ppo", "stream")
+    sections = tuple(f.section for f in families.FAMILIES)
     values = training_presets.get(args.preset) if args.preset else {}
     loaded: dict[str, Any] = {}
     if args.config:
@@ -45,24 +45,26 @@ def _train_values(args: argparse.Namespace, *, own_config: bool) -> dict[str, An
         values = config_lib.merge(values, loaded, nested=sections, where=f"{args.config}: config")
     values.update(config_lib.overrides(args, training.TrainConfig))
     flags = {name: getattr(args, name) for name in _agent_flag_names() if getattr(args, name, None) is not None}
-    agent = flags.get("agent") or (values.get("stream") or {}).get("agent") or (values.get("ppo") or {}).get("agent")
-    streaming = agent in STREAM_AGENTS or (agent is None and bool(values.get("stream")))
-    section, cls, other = ("stream", StreamConfig, "ppo") if streaming else ("ppo", PPOConfig, "stream")
-    agent = agent or cls().agent
+    agent = flags.get("agent") or next((values[s].get("agent") for s in sections if values.get(s)), None)
+    if agent is not None:
+        family = families.of_agent(agent)
+    else:  # no agent named: the family whose section the settings give, else PPO's
+        family = next((f for f in families.FAMILIES if values.get(f.section)), families.FAMILIES[0])
+        agent = family.config().agent
+    section, cls = family.section, family.config
     fields = {f.name for f in dataclasses.fields(cls)}
     foreign = [name for name in flags if name not in fields]
     if foreign:
-        kind = "streaming agents" if streaming else "PPO agents"
         named = ", ".join(config_lib.flag_name(n) for n in foreign)
-        raise ValueError(f"{named} do(es) not apply to agent {agent} (flags of {kind}: "
+        raise ValueError(f"{named} do(es) not apply to agent {agent} (flags of {family.kind}: "
                          f"{', '.join(config_lib.flag_name(n) for n in sorted(fields))}).")
-    if values.get(other):
+    for other in (s for s in sections if s != section and values.get(s)):
         preset = training_presets.get(args.preset) if args.preset else {}
         where = " and ".join(w for w, source in ((f"--preset {args.preset}", preset), (f"--config {args.config}", loaded))
                              if source.get(other)) or "the settings"
         if flags.get("agent"):  # --agent switches family: the other family's section is not used, and we say so
-            console.print(f"note: --agent {agent} is a {'streaming' if streaming else 'PPO'} agent; the {other} "
-                          f"settings of {where} ({', '.join(sorted(values[other]))}) are not used.", soft_wrap=True)
+            console.print(f"note: --agent {agent} is one of the {family.kind}; the {other} settings of {where} "
+                          f"({', '.join(sorted(values[other]))}) are not used.", soft_wrap=True)
             values[other] = None
         else:
             raise ValueError(f"{where} give{'s' if ' and ' not in where else ''} a {other} section but the agent is "
@@ -77,7 +79,8 @@ def _train_values(args: argparse.Namespace, *, own_config: bool) -> dict[str, An
         values = config_lib.merge(values, {section: flags}, nested=sections)
         explicit.update({name: config_lib.flag_name(name) for name in CELL_FIELDS if name in flags})
     values.setdefault(section, {})
-    no_cell = agent == "mlp-ppo" or (streaming and (values.get("stream") or {}).get("gradient") == "none")
+    chosen = values.get(section) or {}
+    no_cell = agent == "mlp-ppo" or (section != "ppo" and chosen.get("gradient") == "none")
     if no_cell and explicit:
         what = "agent mlp-ppo has" if agent == "mlp-ppo" else f"agent {agent} with gradient none has"
         valid = "--agent real-time-ppo or tbptt-ppo" if agent == "mlp-ppo" else "--gradient rtrl or tbptt"
@@ -86,26 +89,30 @@ def _train_values(args: argparse.Namespace, *, own_config: bool) -> dict[str, An
     return values
 
 
-_CHOICES = {"agent": "real-time-ppo, tbptt-ppo, mlp-ppo | stream-ac, stream-q",
-            "gradient": "stale or fresh (real-time-ppo) | rtrl, tbptt (T-BPTT(1)) or none (feed-forward) (streaming)"}
+_CHOICES = {"agent": "real-time-ppo, tbptt-ppo, mlp-ppo | stream-ac, stream-q | r2ac",
+            "gradient": "stale or fresh (real-time-ppo) | rtrl, tbptt (T-BPTT(1)) or none (feed-forward) "
+                        "(streaming) | rtrl, tbptt (T-BPTT(M)) or none (r2ac)"}
 
 
 def _agent_flag_names() -> list[str]:
-    """Every agent field with a flag: PPOConfig's, then StreamConfig's that PPOConfig lacks."""
+    """Every agent field with a flag: PPOConfig's, then each other family's that the earlier ones lack."""
     import dataclasses
 
-    from rtrl.agents import PPOConfig, StreamConfig
+    from rtrl.agents import families
 
-    names = [f.name for f in dataclasses.fields(PPOConfig)]
-    return names + [f.name for f in dataclasses.fields(StreamConfig) if f.name not in names]
+    names: list[str] = []
+    for family in families.FAMILIES:
+        names += [f.name for f in dataclasses.fields(family.config) if f.name not in names]
+    return names
 
 
 def _train_config(args: argparse.Namespace, *, own_config: bool = False):
+    from rtrl.agents import families
     from rtrl.experiments import config as config_lib
     from rtrl.experiments import training
 
     values = _train_values(args, own_config=own_config)
-    if any((values.get(s) or {}).get("dtype") == "float64" for s in ("ppo", "stream")):
+    if any((values.get(f.section) or {}).get("dtype") == "float64" for f in families.FAMILIES):
         import jax
 
         jax.config.update("jax_enable_x64", True)  # float64 parameters need JAX's 64-bit mode
@@ -228,35 +235,43 @@ def _threads(text: str) -> int | str:
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     import dataclasses
 
-    from rtrl.agents import PPOConfig, StreamConfig
+    from rtrl.agents import families
     from rtrl.experiments import config as config_lib
     from rtrl.experiments import training, training_presets
 
     p = sub.add_parser("train", help="train an agent (Real-Time PPO, T-BPTT PPO, MLP PPO; streaming stream-ac, "
-                       "stream-q)",
+                       "stream-q; R2AC)",
                        description="Train an agent on an environment. Settings come from --preset, then --config "
-                       "YAML, then flags (agent flags set fields of the PPOConfig, or of the StreamConfig for "
-                       "--agent stream-ac|stream-q). Everything is checked before "
-                       "any work; a diverging run stops with its last good checkpoint kept (exit 1); Ctrl-C "
+                       "YAML, then flags (agent flags set fields of the PPOConfig, of the StreamConfig for "
+                       "--agent stream-ac|stream-q, or of the R2ACConfig for --agent r2ac). Everything is checked "
+                       "before any work; a diverging run stops with its last good checkpoint kept (exit 1); Ctrl-C "
                        "prints the command that resumes the run (exit 130).")
     p.add_argument("--preset", choices=training_presets.names(), metavar="PRESET",
                    help="a named experiment: " + ", ".join(training_presets.names()))
-    p.add_argument("--config", help="YAML file of TrainConfig fields (with a ppo: or stream: mapping), e.g. a "
-                   "run's config.yaml")
-    config_lib.add_arguments(p, training.TrainConfig, skip=("ppo", "stream"))
-    agent_flags = p.add_argument_group("agent (PPOConfig; names shared with StreamConfig set that one for a "
-                                       "streaming agent)")
-    config_lib.add_arguments(agent_flags, PPOConfig)
-    ppo_defaults, stream_defaults = PPOConfig(), StreamConfig()
-    for action in agent_flags._group_actions:  # a shared name: say what it means for each family
-        if action.dest in {f.name for f in dataclasses.fields(StreamConfig)}:
-            ppo_default, stream_default = (config_lib.show_default(getattr(d, action.dest))
-                                           for d in (ppo_defaults, stream_defaults))
-            action.help = f"PPO agents: default {ppo_default}; streaming agents: default {stream_default}"
-            if action.dest in _CHOICES:
-                action.help += "; " + _CHOICES[action.dest]
-    stream_flags = p.add_argument_group("streaming agents only (StreamConfig)")
-    config_lib.add_arguments(stream_flags, StreamConfig, skip=tuple(f.name for f in dataclasses.fields(PPOConfig)))
+    sections = tuple(f.section for f in families.FAMILIES)
+    p.add_argument("--config", help="YAML file of TrainConfig fields (with a " + ", ".join(f"{s}:" for s in sections)
+                   + " mapping), e.g. a run's config.yaml")
+    config_lib.add_arguments(p, training.TrainConfig, skip=sections)
+    first, *others = families.FAMILIES
+    agent_flags = p.add_argument_group(f"agent ({first.config.__name__}; names shared with another family set "
+                                       "that family's config for its agents)")
+    config_lib.add_arguments(agent_flags, first.config)
+    seen = {f.name for f in dataclasses.fields(first.config)}
+    groups = [(first, agent_flags)]
+    for family in others:
+        group = p.add_argument_group(f"{family.kind} only ({family.config.__name__})")
+        config_lib.add_arguments(group, family.config, skip=tuple(seen))
+        seen |= {f.name for f in dataclasses.fields(family.config)}
+        groups.append((family, group))
+    defaults = {f.section: f.config() for f in families.FAMILIES}
+    for _, group in groups:  # a name several families share: say what it means for each
+        for action in group._group_actions:
+            having = [f for f in families.FAMILIES if action.dest in {x.name for x in dataclasses.fields(f.config)}]
+            if len(having) > 1:
+                action.help = "; ".join(f"{f.kind}: default {config_lib.show_default(getattr(defaults[f.section], action.dest))}"
+                                        for f in having)
+                if action.dest in _CHOICES:
+                    action.help += "; " + _CHOICES[action.dest]
     p.add_argument("--out", help="run directory (default runs/train-<time>)")
     p.add_argument("--threads", type=_threads, default="auto", help="XLA CPU threads: a number, or auto (default): "
                    "1 for a streaming agent with one seed, whose steps are chains of tiny kernels that a second "

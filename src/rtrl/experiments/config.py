@@ -172,8 +172,12 @@ def flag_name(field_name: str) -> str:
 
 
 def show_default(v: Any) -> str:
-    """A default as ``--help`` shows it: None as "none", tuples as lists."""
-    return "none" if v is None else str(list(v) if isinstance(v, tuple) else v)
+    """A default as ``--help`` shows it: None as "none", tuples as lists, mappings as {...}."""
+    if v is None:
+        return "none"
+    if isinstance(v, Mapping):
+        return str(dict(v))
+    return str(list(v) if isinstance(v, tuple) else v)
 
 
 def _base(hint: Any) -> Any:

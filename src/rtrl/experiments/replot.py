@@ -59,11 +59,14 @@ def _has_seed_csv(path: str) -> bool:
 
 
 def run_kind(run: str) -> str:
-    """`TRAINING` for a training run (a checkpoint, or a config with an env/ppo), else `PREDICTION`."""
+    """`TRAINING` for a training run (a checkpoint, or a config with an env or an agent section), else
+    `PREDICTION`."""
+    from rtrl.agents.families import FAMILIES
     from rtrl.experiments import training
 
     config = _config(run) or {}
-    if os.path.exists(os.path.join(run, training.CHECKPOINT)) or "ppo" in config or "env" in config:
+    if (os.path.exists(os.path.join(run, training.CHECKPOINT)) or "env" in config
+            or any(f.section in config for f in FAMILIES)):
         return TRAINING
     return PREDICTION
 

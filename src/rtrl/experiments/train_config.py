@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from rtrl import agents, envs, validate
-from rtrl.agents import PPOConfig, StreamConfig
+from rtrl.agents import PPOConfig, R2ACConfig, StreamConfig
+from rtrl.agents.families import FAMILIES
 from rtrl.envs.running import Moments
 from rtrl.experiments.config import field, from_dict, to_dict
 from rtrl.frozendict import FrozenDict
@@ -26,7 +27,7 @@ __all__ = ["CELL_FIELDS", "RESUMABLE_CHANGES", "TrainConfig", "WRAPPERS", "confi
            "load_config"]
 
 WRAPPERS = ("standard", "no-previous", "none")
-# Fields of PPOConfig that only a recurrent agent uses (mlp-ppo has no cell).
+# Fields of an agent config that only a recurrent agent uses (mlp-ppo, or gradient "none", has no cell).
 CELL_FIELDS = ("cell", "hidden_size", "cell_options")
 # Fields that may change on resume: how long to run and how often to checkpoint, not how to learn.
 RESUMABLE_CHANGES = ("total_steps", "checkpoint_every")
@@ -36,11 +37,11 @@ RESUMABLE_CHANGES = ("total_steps", "checkpoint_every")
 class TrainConfig:
     """A training run: environment, agent, budget, seeds and checkpoints.
 
-    The agent is a PPO agent (``ppo``, a `PPOConfig`) or a streaming one (``stream``, a
-    `StreamConfig`): give one of the two; with neither, ``ppo`` takes its defaults. `agent_config`
-    is the one given. With ``ppo.agent == "mlp-ppo"`` (or ``stream.gradient == "none"``) the cell
-    fields (`CELL_FIELDS`) are reset to their defaults: the agent has no recurrent layer, and the
-    config written to the run directory says so.
+    The agent is a PPO agent (``ppo``, a `PPOConfig`), a streaming one (``stream``, a `StreamConfig`)
+    or R2AC (``r2ac``, an `R2ACConfig`): give one of them; with none, ``ppo`` takes its defaults
+    (`rtrl.agents.families` lists them). `agent_config` is the one given. An agent without a
+    recurrent layer (mlp-ppo, or ``gradient == "none"``) has its cell fields (`CELL_FIELDS`) reset to
+    their defaults, and the config written to the run directory says so.
     """
 
     env: str = field("jax/CountRecallEasy", "environment: one of rtrl.envs.names()")
@@ -56,6 +57,8 @@ class TrainConfig:
     ppo: PPOConfig | None = dataclasses.field(default=None, metadata={"help": "a PPO agent (PPOConfig)"})
     stream: StreamConfig | None = dataclasses.field(default=None, metadata={
         "help": "a streaming agent (StreamConfig), instead of ppo"})
+    r2ac: R2ACConfig | None = dataclasses.field(default=None, metadata={
+        "help": "R2AC, the real-time recurrent actor-critic (R2ACConfig), instead of ppo"})
 
     def __post_init__(self):
         options = self.env_options if self.env_options is not None else {}
@@ -71,37 +74,44 @@ class TrainConfig:
             object.__setattr__(self, "label", str(self.label))
         if not isinstance(self.label, str):
             raise ValueError(f"label must be a string, got {self.label!r}.")
-        if self.ppo is not None and self.stream is not None:
-            raise ValueError(f"give ppo (a PPO agent: {self.ppo.agent}) or stream (a streaming agent: "
-                             f"{self.stream.agent}), not both.")
-        if self.ppo is None and self.stream is None:
+        for f in FAMILIES:
+            value = getattr(self, f.section)
+            if value is not None and not isinstance(value, f.config):
+                raise ValueError(f"{f.section} must be a {f.config.__name__} (or a mapping of its fields), "
+                                 f"got {value!r}.")
+        given = [f for f in FAMILIES if getattr(self, f.section) is not None]
+        if len(given) > 1:
+            named = " and ".join(f"{f.section} ({f.kind}: {getattr(self, f.section).agent})" for f in given)
+            raise ValueError(f"give one agent's section, not several: {named}.")
+        if not given:
             object.__setattr__(self, "ppo", PPOConfig())
-        if self.ppo is not None and not isinstance(self.ppo, PPOConfig):
-            raise ValueError(f"ppo must be a PPOConfig (or a mapping of its fields), got {self.ppo!r}.")
-        if self.stream is not None and not isinstance(self.stream, StreamConfig):
-            raise ValueError(f"stream must be a StreamConfig (or a mapping of its fields), got {self.stream!r}.")
         if not isinstance(self.env, str):
             raise ValueError(f"env must be an environment name (one of rtrl.envs.names()), got {self.env!r}.")
         if "num_envs" in self.env_options:
-            raise ValueError("env_options.num_envs: set ppo.num_envs instead (the agent batches its envs; a "
-                             "streaming agent steps one environment per seed).")
+            if self.stream is not None:
+                raise ValueError("env_options.num_envs: a streaming agent steps one environment per seed; leave "
+                                 "num_envs out.")
+            raise ValueError(f"env_options.num_envs: set {self.family.section}.num_envs instead (the agent batches "
+                             "its envs).")
         # An unknown name (with close matches), an unknown option or a mistyped one is refused here, when the
         # config is built; a missing optional extra only when the run is prepared, so that runs can still be
         # read back (plotted, reported) on a machine without that extra.
         envs.spec(self.env).check_options(self.env_options)
-        if self.ppo is not None and self.ppo.agent == "mlp-ppo":
-            defaults = PPOConfig()
-            object.__setattr__(self, "ppo", dataclasses.replace(
-                self.ppo, **{name: getattr(defaults, name) for name in CELL_FIELDS}))
-        if self.stream is not None and self.stream.gradient == "none":
-            defaults = StreamConfig()
-            object.__setattr__(self, "stream", dataclasses.replace(
-                self.stream, **{name: getattr(defaults, name) for name in CELL_FIELDS}))
+        agent = self.agent_config
+        if not agent.recurrent:
+            defaults = type(agent)()
+            object.__setattr__(self, self.family.section, dataclasses.replace(
+                agent, **{name: getattr(defaults, name) for name in CELL_FIELDS}))
 
     @property
-    def agent_config(self) -> PPOConfig | StreamConfig:
-        """The agent's config: ``ppo`` or ``stream``, whichever the run has."""
-        return self.stream if self.stream is not None else self.ppo
+    def family(self) -> agents.families.Family:
+        """The agent's family (`rtrl.agents.families`): its section, config class and agent names."""
+        return next(f for f in FAMILIES if getattr(self, f.section) is not None)
+
+    @property
+    def agent_config(self) -> PPOConfig | StreamConfig | R2ACConfig:
+        """The agent's config: ``ppo``, ``stream`` or ``r2ac``, whichever the run has."""
+        return getattr(self, self.family.section)
 
     @property
     def iterations(self) -> int:
@@ -147,8 +157,13 @@ class TrainConfig:
             options["previous_action_and_reward"] = False
         return options
 
-    def make_agent(self) -> agents.Agent | agents.StreamAgent:
-        return agents.make(self.agent_config, self.make_env())
+    def make_agent(self) -> agents.Agent | agents.StreamAgent | agents.R2ACAgent:
+        """The agent on this run's environment. R2AC's learning rate decays over the run's updates
+        (its ``total_updates``, when not given, is the run's iterations)."""
+        agent = self.agent_config
+        if isinstance(agent, R2ACConfig) and agent.total_updates is None:
+            agent = dataclasses.replace(agent, total_updates=self.iterations)
+        return agents.make(agent, self.make_env())
 
 
 def load_config(values: Mapping[str, Any]) -> TrainConfig:
@@ -162,8 +177,7 @@ def learning_part(config: TrainConfig) -> TrainConfig:
 
 
 def config_dict(config: TrainConfig) -> dict[str, Any]:
-    """Flat view of the fields (the agent's as ppo.<name> or stream.<name>), for messages."""
-    flat = {k: v for k, v in to_dict(config).items() if k not in ("ppo", "stream")}
-    section = "stream" if config.stream is not None else "ppo"
-    flat.update({f"{section}.{k}": v for k, v in to_dict(config.agent_config).items()})
+    """Flat view of the fields (the agent's as <section>.<name>: ppo.lr, stream.gamma, ...), for messages."""
+    flat = {k: v for k, v in to_dict(config).items() if k not in {f.section for f in FAMILIES}}
+    flat.update({f"{config.family.section}.{k}": v for k, v in to_dict(config.agent_config).items()})
     return flat

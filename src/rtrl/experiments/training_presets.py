@@ -12,6 +12,12 @@ with a linear RTU of 64 units learning by exact RTRL, as in Farr et al. 2026 (ar
 MemoryChain of length L (``streaming/memorychain-<L>``), the POPGym ports for 2M steps and MuJoCo
 Hopper with hidden velocities (Hopper-P) for 1M. Swap the learner with ``--gradient tbptt`` (T-BPTT(1)),
 ``--gradient none`` (feed-forward), ``--cell gru`` or ``--agent stream-q``.
+
+The ``irie/`` presets run R2AC (`R2ACConfig`: IMPALA's V-trace actor-critic, 16 environments,
+segments of M = 10 steps) with an eLSTM of 128 units learning by exact RTRL, as in Irie et al. 2024
+(arXiv 2305.19044): the POPGym ports (``irie/popgym-<task>``, 2M steps) and MemoryChain of length
+40 (``irie/memorychain-40``), a memory four segments long, where T-BPTT(M) cannot see the context.
+Swap the learner with ``--gradient tbptt`` (T-BPTT(M)) or ``--gradient none`` (feed-forward).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ MUJOCO = ("Ant", "HalfCheetah", "Hopper", "Walker2d")
 REAL_TIME_PPO = {"agent": "real-time-ppo", "cell": "rtu-linear", "hidden_size": 192}
 STREAM_AC = {"agent": "stream-ac", "gradient": "rtrl", "cell": "rtu-linear", "hidden_size": 64}
 MEMORY_CHAIN_LENGTHS = (4, 16, 64, 128)
+R2AC = {"agent": "r2ac", "gradient": "rtrl", "cell": "elstm", "hidden_size": 128, "num_envs": 16, "unroll": 10}
 
 
 def _presets() -> dict[str, dict[str, Any]]:
@@ -47,6 +54,10 @@ def _presets() -> dict[str, dict[str, Any]]:
         presets[f"streaming/popgym-{short}"] = {"env": f"jax/{task}", "total_steps": 2_000_000,
                                                 "stream": dict(STREAM_AC)}
     presets["streaming/hopper-p"] = {"env": "mujoco/Hopper-P", "total_steps": 1_000_000, "stream": dict(STREAM_AC)}
+    for short, task in POPGYM.items():
+        presets[f"irie/popgym-{short}"] = {"env": f"jax/{task}", "total_steps": 2_000_000, "r2ac": dict(R2AC)}
+    presets["irie/memorychain-40"] = {"env": "jax/MemoryChain", "env_options": {"length": 40}, "wrappers": "no-previous",
+                                      "total_steps": 2_000_000, "r2ac": dict(R2AC)}
     return presets
 
 

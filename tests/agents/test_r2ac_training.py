@@ -1,0 +1,124 @@
+"""R2AC behind `rtrl train` and the Python API: flags routed to the R2ACConfig, bad input refused before
+any work, exact resume (the lagged behaviour parameters included), presets, save/load/evaluate."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import jax
+import numpy as np
+import pytest
+
+import rtrl
+from rtrl.agents import R2ACConfig
+from rtrl.cli import main
+from rtrl.experiments import config as config_lib
+from rtrl.experiments import training, training_presets
+from rtrl.experiments.training import TrainConfig
+
+TINY = ["--agent", "r2ac", "--env", "jax/MemoryChain", "--env-options", "{length: 3}", "--wrappers", "no-previous",
+        "--num-envs", "2", "--unroll", "4", "--hidden-size", "4", "--head", "[8]"]
+
+
+def tiny(**overrides) -> R2ACConfig:
+    return R2ACConfig(**{"num_envs": 2, "unroll": 4, "hidden_size": 4, "head": (8,), **overrides})
+
+
+def _must_not_run(*args, **kwargs):
+    raise AssertionError("the run started before its input was validated")
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+BAD_INPUT = {
+    "segment length 0": (["--unroll", "0"], r"unroll must be a positive integer"),
+    "negative lag": (["--lag", "-1"], r"lag must be a non-negative integer"),
+    "no RTRL for the cell": (["--cell", "no-such-cell"], r"cell/cell_options \(gradient='rtrl'\)"),
+    "streaming flag": (["--kappa-actor", "2"], r"--kappa-actor do\(es\) not apply to agent r2ac"),
+    "PPO flag": (["--num-minibatches", "4"], r"--num-minibatches do\(es\) not apply to agent r2ac"),
+    "R2AC flag on a streaming agent": (["--agent", "stream-ac", "--unroll", "5", "--num-envs", "1"],
+                                       r"--unroll.* do\(es\) not apply to agent stream-ac"),
+    "host environment": (["--env", "popgym/RepeatPreviousEasy", "--env-options", "{}", "--wrappers", "standard"],
+                         r"r2ac runs on JAX-native environments"),
+    "cell with none": (["--gradient", "none", "--cell", "gru"], r"gradient none has no recurrent cell, so --cell"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_is_a_message_before_any_work(tmp_path, capsys, monkeypatch, case):
+    monkeypatch.setattr(training, "run", _must_not_run)
+    flags, message = BAD_INPUT[case]
+    assert main(["train", *TINY, *flags, "--out", str(tmp_path / "run")]) == 2
+    captured = capsys.readouterr()
+    text = " ".join((captured.out + captured.err).split())
+    assert "error:" in text and "Traceback" not in text
+    assert re.search(message, text), text
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_trains_r2ac_and_writes_its_section(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--total-steps", "64", "--lag", "1", "--out", str(out)]) == 0
+    config = config_lib.load_yaml(str(out / "config.yaml"))
+    assert config["r2ac"]["unroll"] == 4 and config["r2ac"]["lag"] == 1 and config.get("ppo") is None
+    rows = _rows(out / "seed_0.csv")
+    assert len(rows) == 8  # 64 steps / (2 envs × 4 steps)
+    assert "R2AC elstm n=4 (RTRL, M=4)" in capsys.readouterr().out
+
+
+def test_a_config_with_two_agent_sections_is_refused():
+    with pytest.raises(ValueError, match=r"give one agent's section, not several: stream .* and r2ac"):
+        TrainConfig(env="jax/MemoryChain", stream=rtrl.agents.StreamConfig(), r2ac=tiny())
+
+
+def test_resume_continues_to_exactly_the_uninterrupted_run(tmp_path):
+    """With lag 1 the checkpoint must hold the behaviour parameters too, and the learning-rate decay
+    must continue where it was: a resumed run equals the uninterrupted one, row by row and bit by bit."""
+    config = TrainConfig(env="jax/MemoryChain", env_options={"length": 6}, wrappers="no-previous", total_steps=48,
+                         seeds=2, checkpoint_every=1, r2ac=tiny(lag=1))
+    whole = training.train(config, str(tmp_path / "whole"))
+    training.train(config, str(tmp_path / "cut"), stop_after=3)
+    resumed = training.train(config, str(tmp_path / "cut"), resume=True)
+    for k in (0, 1):
+        a, b = _rows(tmp_path / "whole" / f"seed_{k}.csv"), _rows(tmp_path / "cut" / f"seed_{k}.csv")
+        assert len(a) == len(b) == 6
+        for ra, rb in zip(a, b):
+            for key in ra:
+                if key not in ("steps_per_second", "wall_seconds"):
+                    assert ra[key] == rb[key], (k, key)
+    for x, y in zip(jax.tree.leaves(whole.state), jax.tree.leaves(resumed.state)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    rates = [float(r["learning_rate"]) for r in _rows(tmp_path / "whole" / "seed_0.csv")]
+    assert rates[0] > rates[-1] > 0  # decays over the run's 6 updates (total_updates from the run)
+
+
+def test_the_learning_rate_decays_over_the_run_unless_given():
+    config = TrainConfig(env="jax/MemoryChain", total_steps=800, r2ac=tiny())
+    assert config.r2ac.total_updates is None  # the config as written: the run decides
+    assert config.make_agent().config.total_updates == config.iterations == 100
+    given = TrainConfig(env="jax/MemoryChain", total_steps=800, r2ac=tiny(total_updates=7))
+    assert given.make_agent().config.total_updates == 7
+
+
+@pytest.mark.parametrize("name", [n for n in training_presets.names() if n.startswith("irie/")])
+def test_irie_presets_build(name):
+    config = config_lib.from_dict(TrainConfig, training_presets.get(name))
+    assert config.r2ac is not None and config.ppo is None and config.stream is None
+    assert config.r2ac.cell == "elstm" and config.r2ac.gradient == "rtrl"
+    agent = config.make_agent()
+    assert agent.parameter_count().recurrent > 0
+
+
+def test_the_python_api_trains_saves_loads_and_evaluates_r2ac(tmp_path):
+    run = rtrl.train(TrainConfig(env="jax/MemoryChain", env_options={"length": 2}, wrappers="no-previous",
+                                 total_steps=64, r2ac=tiny()), out=str(tmp_path / "run"))
+    path = run.agent.save(str(tmp_path / "agent.npz"))
+    loaded = rtrl.load(path)
+    for x, y in zip(jax.tree.leaves(run.agent.params), jax.tree.leaves(loaded.params)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    returns = np.asarray(rtrl.evaluate(loaded, episodes=4).returns)
+    assert returns.shape == (4,) and set(np.unique(returns)) <= {-1.0, 1.0}
