@@ -18,8 +18,10 @@ from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
+    "FLOAT_DTYPES",
     "boolean",
     "choice",
+    "float_dtype",
     "is_integer",
     "is_real",
     "non_negative_int",
@@ -96,6 +98,24 @@ def choice(name: str, value: Any, valid: Iterable[Any]) -> Any:
         shown = ", ".join(repr(v) for v in valid)
         raise ValueError(f"{name} must be one of {shown}, got {value!r}.")
     return value
+
+
+FLOAT_DTYPES = ("float32", "float64")
+
+
+def float_dtype(name: str, value: Any) -> str:
+    """A parameter dtype's name, "float32" or "float64" (a NumPy/JAX dtype is accepted too); float64
+    only once JAX's 64-bit mode is on, which must happen before any array is made."""
+    import jax
+    import numpy as np
+
+    canonical = value if isinstance(value, str) else np.dtype(value).name
+    if canonical not in FLOAT_DTYPES:  # the value as typed in the message, not its canonical form
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, FLOAT_DTYPES))}, got {value!r}.")
+    if canonical == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError(f"{name}='float64' needs 64-bit mode: call jax.config.update('jax_enable_x64', True) "
+                         "first, before any array is made.")
+    return canonical
 
 
 def widths(name: str, value: Any) -> tuple[int, ...]:

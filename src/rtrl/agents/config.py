@@ -5,17 +5,53 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-import jax
 
 from rtrl import cells, validate
 from rtrl.frozendict import FrozenDict
 
-__all__ = ["ACTIONS", "AGENTS", "PPOConfig", "STALENESS"]
+__all__ = ["ACTIONS", "AGENTS", "LAYER_GRADIENTS", "LayerGradientChoice", "PPOConfig", "STALENESS"]
 
 AGENTS = ("real-time-ppo", "tbptt-ppo", "mlp-ppo")
 STALENESS = ("stale", "fresh")
 ACTIONS = ("auto", "discrete", "continuous")
-DTYPES = ("float32", "float64")
+
+
+# How a streaming or R2AC agent's recurrent layer learns: exact RTRL (any RTRL cell), truncated BPTT
+# (T-BPTT(1) for a streaming agent, T-BPTT(M) for R2AC; any cell) or no recurrent layer (feed-forward).
+LAYER_GRADIENTS = ("rtrl", "tbptt", "none")
+
+
+class LayerGradientChoice:
+    """What the streaming agents' and R2AC's configs share: fields ``gradient`` (`LAYER_GRADIENTS`),
+    ``cell``, ``hidden_size``, ``cell_options``, ``dtype``, ``gamma``, ``normalize_observations`` and
+    ``scale_rewards``, and the rules on them, written once."""
+
+    def _check_cell(self) -> None:
+        """Freeze ``cell_options`` and build the cell once, so that an unknown cell, a bad option or a
+        cell without RTRL traces under gradient "rtrl" is refused when the config is made."""
+        object.__setattr__(self, "cell_options", cells.freeze_options(self.cell_options))
+        if self.gradient != "none":
+            try:
+                self.make_cell()
+            except ValueError as e:
+                raise ValueError(f"cell/cell_options (gradient={self.gradient!r}): {e}") from None
+
+    @property
+    def recurrent(self) -> bool:
+        return self.gradient != "none"
+
+    def make_cell(self) -> cells.Cell | None:
+        """The recurrent cell (gradient "rtrl", or "bptt" for truncated BPTT); None without one."""
+        if self.gradient == "none":
+            return None
+        mode = "rtrl" if self.gradient == "rtrl" else "bptt"
+        return cells.make(self.cell, hidden_size=self.hidden_size, gradient=mode, dtype=self.dtype,
+                          **dict(self.cell_options))
+
+    def wrapper_options(self) -> dict[str, Any]:
+        """Options of `rtrl.envs.wrappers.standard` that this agent sets."""
+        return {"gamma": self.gamma, "normalize_obs": self.normalize_observations,
+                "normalize_reward": self.scale_rewards}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +112,6 @@ class PPOConfig:
         validate.choice("gradient", self.gradient, STALENESS)
         validate.choice("target", self.target, STALENESS)
         validate.choice("action", self.action, ACTIONS)
-        validate.choice("dtype", self.dtype, DTYPES)
         validate.choice("activation", self.activation, ("tanh", "relu"))
         for name in ("hidden_size", "num_envs", "num_steps", "update_epochs", "num_minibatches"):
             validate.positive_int(name, getattr(self, name))
@@ -92,8 +127,7 @@ class PPOConfig:
             validate.number_in(name, getattr(self, name), 0.0, 1.0)
         for name in ("clip_value", "normalize_advantage"):
             validate.boolean(name, getattr(self, name))
-        if self.dtype == "float64" and not jax.config.jax_enable_x64:
-            raise ValueError("dtype='float64' needs jax.config.update('jax_enable_x64', True) first.")
+        validate.float_dtype("dtype", self.dtype)
         rollout = self.num_steps * self.num_envs
         if self.agent == "tbptt-ppo":
             if self.sequence_length is None:

@@ -13,10 +13,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-import jax
 
-from rtrl import cells, validate
-from rtrl.agents.config import ACTIONS, DTYPES
+from rtrl import validate
+from rtrl.agents.config import ACTIONS, LAYER_GRADIENTS, LayerGradientChoice
 from rtrl.frozendict import FrozenDict
 
 __all__ = ["R2AC_AGENTS", "R2AC_GRADIENTS", "R2ACConfig"]
@@ -25,12 +24,12 @@ R2AC_AGENTS = ("r2ac",)
 
 # How the recurrent layer learns: exact RTRL (untruncated, from the actor's traces), back-propagation
 # through the segment only (T-BPTT with truncation M), or no recurrent layer (feed-forward).
-R2AC_GRADIENTS = ("rtrl", "tbptt", "none")
+R2AC_GRADIENTS = LAYER_GRADIENTS
 ACTIVATIONS = ("relu", "tanh")
 
 
 @dataclasses.dataclass(frozen=True)
-class R2ACConfig:
+class R2ACConfig(LayerGradientChoice):
     """Hyperparameters of an R2AC agent.
 
     Attributes:
@@ -100,7 +99,6 @@ class R2ACConfig:
         validate.choice("gradient", self.gradient, R2AC_GRADIENTS)
         validate.choice("activation", self.activation, ACTIVATIONS)
         validate.choice("action", self.action, ACTIONS)
-        validate.choice("dtype", self.dtype, DTYPES)
         for name in ("num_envs", "hidden_size"):
             object.__setattr__(self, name, validate.positive_int(name, getattr(self, name)))
         object.__setattr__(self, "unroll", validate.positive_int(
@@ -124,32 +122,14 @@ class R2ACConfig:
                                                                      high_open=True))
         for name in ("clip_rewards", "normalize_observations", "scale_rewards"):
             validate.boolean(name, getattr(self, name))
-        if self.dtype == "float64" and not jax.config.jax_enable_x64:
-            raise ValueError("dtype='float64' needs jax.config.update('jax_enable_x64', True) first.")
-        object.__setattr__(self, "cell_options", cells.freeze_options(self.cell_options))
-        if self.gradient != "none":
-            try:
-                self.make_cell()
-            except ValueError as e:  # unknown cell, bad option, or a cell without RTRL traces
-                raise ValueError(f"cell/cell_options (gradient={self.gradient!r}): {e}") from None
+        validate.float_dtype("dtype", self.dtype)
+        self._check_cell()
 
     # What the training layer reads of every agent config (`rtrl.experiments.train_config`).
     @property
     def rollout_size(self) -> int:
         """Environment steps per iteration (one segment of every environment, then one update): N × M."""
         return self.num_envs * self.unroll
-
-    @property
-    def recurrent(self) -> bool:
-        return self.gradient != "none"
-
-    def make_cell(self) -> cells.Cell | None:
-        """The recurrent cell (gradient "rtrl", or "bptt" for T-BPTT); None without one."""
-        if self.gradient == "none":
-            return None
-        mode = "rtrl" if self.gradient == "rtrl" else "bptt"
-        return cells.make(self.cell, hidden_size=self.hidden_size, gradient=mode, dtype=self.dtype,
-                          **dict(self.cell_options))
 
     def describe(self) -> str:
         """The agent in a few words (run names, plot legends)."""
@@ -168,8 +148,3 @@ class R2ACConfig:
         clip = "" if self.max_grad_norm is not None else ", set max_grad_norm"
         return (f"lower the learning rate (now {self.learning_rate:g}){clip} and start a new run (resuming with "
                 "another learning rate is refused)")
-
-    def wrapper_options(self) -> dict[str, Any]:
-        """Options of `rtrl.envs.wrappers.standard` that this agent sets."""
-        return {"gamma": self.gamma, "normalize_obs": self.normalize_observations,
-                "normalize_reward": self.scale_rewards}

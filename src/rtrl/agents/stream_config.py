@@ -5,24 +5,23 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-import jax
 
-from rtrl import cells, validate
-from rtrl.agents.config import ACTIONS, DTYPES
+from rtrl import validate
+from rtrl.agents.config import ACTIONS, LAYER_GRADIENTS, LayerGradientChoice
 from rtrl.frozendict import FrozenDict
 
 __all__ = ["STREAM_AGENTS", "STREAM_GRADIENTS", "STREAM_OPTIMIZERS", "StreamConfig"]
 
 STREAM_AGENTS = ("stream-ac", "stream-q")
 # How the recurrent layer learns: exact RTRL, the one-step gradient of T-BPTT(1), or no recurrent layer.
-STREAM_GRADIENTS = ("rtrl", "tbptt", "none")
+STREAM_GRADIENTS = LAYER_GRADIENTS
 STREAM_OPTIMIZERS = ("obgd", "adam")
 # The step size α each optimiser starts from when none is given (Elsayed et al. 2024 for ObGD).
 DEFAULT_STEP_SIZE = {"obgd": 1.0, "adam": 1e-3}
 
 
 @dataclasses.dataclass(frozen=True)
-class StreamConfig:
+class StreamConfig(LayerGradientChoice):
     """Hyperparameters of a streaming agent: one environment per seed, an update after every step
     from that step alone (batch size 1, no replay). Defaults are those of stream AC(λ) and stream
     Q(λ) (Elsayed, Vasan, Mahmood 2024, arXiv 2410.14606), the recurrent layer that of Farr et al.
@@ -85,7 +84,6 @@ class StreamConfig:
         validate.choice("gradient", self.gradient, STREAM_GRADIENTS)
         validate.choice("optimizer", self.optimizer, STREAM_OPTIMIZERS)
         validate.choice("action", self.action, ACTIONS)
-        validate.choice("dtype", self.dtype, DTYPES)
         for name in ("hidden_size", "num_steps", "epsilon_decay_steps"):
             object.__setattr__(self, name, validate.positive_int(name, getattr(self, name)))
         for name in ("encoder", "head"):
@@ -106,14 +104,8 @@ class StreamConfig:
         if self.agent == "stream-q" and self.action == "continuous":
             raise ValueError("agent='stream-q' needs discrete actions (Q(λ) takes a max over actions); "
                              "use agent='stream-ac' for a continuous action space.")
-        if self.dtype == "float64" and not jax.config.jax_enable_x64:
-            raise ValueError("dtype='float64' needs jax.config.update('jax_enable_x64', True) first.")
-        object.__setattr__(self, "cell_options", cells.freeze_options(self.cell_options))
-        if self.gradient != "none":
-            try:
-                self.make_cell()
-            except ValueError as e:  # unknown cell, bad option, or a cell without RTRL traces
-                raise ValueError(f"cell/cell_options (gradient={self.gradient!r}): {e}") from None
+        validate.float_dtype("dtype", self.dtype)
+        self._check_cell()
 
     # What the training layer reads of every agent config (`rtrl.experiments.train_config`).
     @property
@@ -125,18 +117,6 @@ class StreamConfig:
     def rollout_size(self) -> int:
         """Environment steps per iteration (all of them learned from one by one)."""
         return self.num_steps
-
-    @property
-    def recurrent(self) -> bool:
-        return self.gradient != "none"
-
-    def make_cell(self) -> cells.Cell | None:
-        """The recurrent cell (gradient "rtrl", or "bptt" for T-BPTT(1)); None without one."""
-        if self.gradient == "none":
-            return None
-        mode = "rtrl" if self.gradient == "rtrl" else "bptt"
-        return cells.make(self.cell, hidden_size=self.hidden_size, gradient=mode, dtype=self.dtype,
-                          **dict(self.cell_options))
 
     def describe(self) -> str:
         """The agent in a few words (run names, plot legends)."""
@@ -157,8 +137,3 @@ class StreamConfig:
                  if self.optimizer == "obgd" else "")
         return (f"lower step_size (now {self.step_size:g}){bound} and start a new run (resuming with another "
                 "step size is refused)")
-
-    def wrapper_options(self) -> dict[str, Any]:
-        """Options of `rtrl.envs.wrappers.standard` that this agent sets."""
-        return {"gamma": self.gamma, "normalize_obs": self.normalize_observations,
-                "normalize_reward": self.scale_rewards}

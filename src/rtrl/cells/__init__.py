@@ -15,7 +15,6 @@ import dataclasses
 import difflib
 from typing import Any, Mapping
 
-import jax
 import jax.numpy as jnp
 
 from rtrl import validate
@@ -50,7 +49,6 @@ __all__ = [
 _REGISTRY: dict[str, CellDef] = {d.name: d for d in (RTU_LINEAR, RTU_NONLINEAR, LRU, ELSTM, GRU, LSTM, RNN)}
 
 TRACES = ("hand", "elementwise", "dense")
-DTYPES = ("float32", "float64")
 
 
 def names() -> list[str]:
@@ -140,10 +138,4 @@ def _check_traces(d: CellDef, traces: str | None) -> str:
 
 
 def _check_dtype(dtype: Any):
-    name = jnp.dtype(dtype).name if not isinstance(dtype, str) else dtype
-    if name not in DTYPES:  # the name as typed in the message, not its canonical form
-        raise ValueError(f"dtype must be one of {', '.join(map(repr, DTYPES))}, got {dtype!r}.")
-    if name == "float64" and not jax.config.jax_enable_x64:
-        raise ValueError("dtype='float64' needs 64-bit mode: call jax.config.update('jax_enable_x64', True) "
-                         "before creating arrays.")
-    return jnp.dtype(name)
+    return jnp.dtype(validate.float_dtype("dtype", dtype))

@@ -5,14 +5,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-import jax
 
 from rtrl import cells, validate
 from rtrl.frozendict import FrozenDict
 
 LEARNERS = ("rtrl", "tbptt")
 OPTIMIZERS = ("adam", "sgd")
-DTYPES = ("float32", "float64")
 PROJECTION_ACTIVATIONS = ("relu", "tanh", "identity")
 
 
@@ -81,10 +79,7 @@ class TDConfig:
             cells.definition(self.cell)
         except ValueError as e:
             raise ValueError(f"cell: {e}") from None
-        validate.choice("dtype", self.dtype, DTYPES)
-        if self.dtype == "float64" and not jax.config.jax_enable_x64:
-            raise ValueError("dtype='float64' needs 64-bit mode: call jax.config.update('jax_enable_x64', True) "
-                             "before creating the config.")
+        validate.float_dtype("dtype", self.dtype)
         try:
             self.make_cell()
         except ValueError as e:  # an unknown or bad cell option

@@ -55,7 +55,6 @@ __all__ = ["LEARNERS", "Batch", "SequenceTask", "SupervisedConfig", "SupervisedL
            "TrainMetrics"]
 
 LEARNERS = ("rtrl", "tbptt", "bptt")
-DTYPES = ("float32", "float64")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,10 +112,7 @@ class SupervisedConfig:
             cells.definition(self.cell)
         except ValueError as e:
             raise ValueError(f"cell: {e}") from None
-        validate.choice("dtype", self.dtype, DTYPES)
-        if self.dtype == "float64" and not jax.config.jax_enable_x64:
-            raise ValueError("dtype='float64' needs 64-bit mode: call jax.config.update('jax_enable_x64', True) "
-                             "before creating the config.")
+        validate.float_dtype("dtype", self.dtype)
         try:
             self.make_cell()
         except ValueError as e:  # an unknown or bad cell option
