@@ -47,6 +47,10 @@ def test_auto_is_one_thread_for_a_single_stream_only():
 def test_bad_thread_counts_are_refused(bad):
     with pytest.raises(ValueError, match="threads must be 'auto' or a whole number >= 1"):
         cpu_threads.resolve(bad, streaming=True, seeds=1)
+    with pytest.raises(ValueError, match="threads must be"):  # before anything is changed
+        cpu_threads.limit_xla_cpu_threads(bad)
+    with pytest.raises(ValueError, match="'auto' is resolved by resolve"):
+        cpu_threads.limit_xla_cpu_threads("auto")
 
 
 def test_cli_refuses_a_bad_thread_count_before_any_work(tmp_path, capsys):

@@ -43,7 +43,7 @@ BAD_INPUT = {
     "R2AC flag on a streaming agent": (["--agent", "stream-ac", "--unroll", "5", "--num-envs", "1"],
                                        r"--unroll.* do\(es\) not apply to agent stream-ac"),
     "host environment": (["--env", "popgym/RepeatPreviousEasy", "--env-options", "{}", "--wrappers", "standard"],
-                         r"r2ac runs on JAX-native environments"),
+                         r"r2ac runs on JAX-native environments .*; popgym/RepeatPreviousEasy is a host"),
     "cell with none": (["--gradient", "none", "--cell", "gru"], r"gradient none has no recurrent cell, so --cell"),
 }
 
@@ -97,11 +97,21 @@ def test_resume_continues_to_exactly_the_uninterrupted_run(tmp_path):
 
 
 def test_the_learning_rate_decays_over_the_run_unless_given():
+    """rtrl train decays over the run and says so in config.yaml; an R2ACConfig on its own keeps a constant
+    rate; a resumed run keeps its schedule (its config says total_updates, however long it is made)."""
     config = TrainConfig(env="jax/MemoryChain", total_steps=800, r2ac=tiny())
-    assert config.r2ac.total_updates is None  # the config as written: the run decides
-    assert config.make_agent().config.total_updates == config.iterations == 100
+    assert config.r2ac.total_updates == config.iterations == 100
+    assert config.make_agent().config.total_updates == 100
+    longer = config_lib.from_dict(TrainConfig, {**config_lib.to_dict(config), "total_steps": 1600})
+    assert longer.r2ac.total_updates == 100  # resuming with more steps does not move the schedule
     given = TrainConfig(env="jax/MemoryChain", total_steps=800, r2ac=tiny(total_updates=7))
     assert given.make_agent().config.total_updates == 7
+    assert R2ACConfig().total_updates is None
+
+
+def test_r2ac_on_a_host_environment_is_refused_when_the_config_is_made():
+    with pytest.raises(ValueError, match="agent r2ac runs on JAX-native environments .*; mujoco/Hopper-P is a host"):
+        TrainConfig(env="mujoco/Hopper-P", r2ac=tiny())
 
 
 @pytest.mark.parametrize("name", [n for n in training_presets.names() if n.startswith("irie/")])

@@ -32,7 +32,7 @@ class Family:
 FAMILIES = (
     Family("ppo", PPOConfig, AGENTS, "PPO agents"),
     Family("stream", StreamConfig, STREAM_AGENTS, "streaming agents"),
-    Family("r2ac", R2ACConfig, R2AC_AGENTS, "R2AC"),
+    Family("r2ac", R2ACConfig, R2AC_AGENTS, "R2AC agents"),
 )
 
 

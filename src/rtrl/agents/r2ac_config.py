@@ -51,7 +51,8 @@ class R2ACConfig(LayerGradientChoice):
         encoder → heads.
       learning_rate: RMSProp's initial step size; it decays linearly to 0 over ``total_updates``.
       total_updates: updates over which the learning rate decays to 0 (IMPALA and Irie et al. decay
-        over the whole run); None keeps it constant. A run longer than this stops learning.
+        over the whole run); None keeps it constant. `rtrl.experiments.TrainConfig` sets it to the run's
+        iterations when not given, so that ``rtrl train`` decays over the run. A run longer than this stops learning.
       rmsprop_decay, rmsprop_eps: RMSProp's α and ε, ε added outside the square root as in PyTorch's
         RMSprop (the paper's code): Δθ = −lr·g / (√ν + ε), ν ← α·ν + (1 − α)·g².
       max_grad_norm: global-norm clipping of the gradient before RMSProp (None: no clipping).
@@ -69,7 +70,8 @@ class R2ACConfig(LayerGradientChoice):
 
     agent: str = "r2ac"
     num_envs: int = 16
-    unroll: int = 50
+    unroll: int = dataclasses.field(default=50, metadata={
+        "help": "M: steps per segment, the update period and V-trace horizon (RTRL is not truncated by it)"})
     gradient: str = "rtrl"
     cell: str = "elstm"
     hidden_size: int = 128
@@ -78,7 +80,9 @@ class R2ACConfig(LayerGradientChoice):
     head: tuple[int, ...] = (64,)
     activation: str = "relu"
     learning_rate: float = 6e-4
-    total_updates: int | None = None
+    total_updates: int | None = dataclasses.field(default=None, metadata={
+        "help": "updates over which the learning rate decays linearly to 0; none: over the whole run in "
+                "rtrl train (a constant rate for an R2ACConfig used on its own)"})
     rmsprop_decay: float = 0.99
     rmsprop_eps: float = 0.01
     max_grad_norm: float | None = 40.0
@@ -88,7 +92,8 @@ class R2ACConfig(LayerGradientChoice):
     clip_rewards: bool = True
     rho_bar: float = 1.0
     c_bar: float = 1.0
-    lag: int = 0
+    lag: int = dataclasses.field(default=0, metadata={
+        "help": "actor-learner staleness in updates: the actors act with the parameters of this many updates ago"})
     normalize_observations: bool = False
     scale_rewards: bool = False
     action: str = "auto"

@@ -1,4 +1,4 @@
-"""``rtrl train``: PPO agents from a preset, YAML or flags.
+"""``rtrl train``: an agent (PPO, streaming or R2AC) from a preset, YAML or flags.
 
 Everything is checked before any work and before anything in ``--out`` is touched: the config
 (preset, then YAML, then flags), the run directory, the environment with the agent, and the
@@ -45,7 +45,8 @@ def _train_values(args: argparse.Namespace, *, own_config: bool) -> dict[str, An
         values = config_lib.merge(values, loaded, nested=sections, where=f"{args.config}: config")
     values.update(config_lib.overrides(args, training.TrainConfig))
     flags = {name: getattr(args, name) for name in _agent_flag_names() if getattr(args, name, None) is not None}
-    agent = flags.get("agent") or next((values[s].get("agent") for s in sections if values.get(s)), None)
+    agent = flags.get("agent") or next((values[s]["agent"] for s in sections if (values.get(s) or {}).get("agent")),
+                                       None)
     if agent is not None:
         family = families.of_agent(agent)
     else:  # no agent named: the family whose section the settings give, else PPO's
@@ -58,8 +59,8 @@ def _train_values(args: argparse.Namespace, *, own_config: bool) -> dict[str, An
         named = ", ".join(config_lib.flag_name(n) for n in foreign)
         raise ValueError(f"{named} do(es) not apply to agent {agent} (flags of {family.kind}: "
                          f"{', '.join(config_lib.flag_name(n) for n in sorted(fields))}).")
+    preset = training_presets.get(args.preset) if args.preset else {}
     for other in (s for s in sections if s != section and values.get(s)):
-        preset = training_presets.get(args.preset) if args.preset else {}
         where = " and ".join(w for w, source in ((f"--preset {args.preset}", preset), (f"--config {args.config}", loaded))
                              if source.get(other)) or "the settings"
         if flags.get("agent"):  # --agent switches family: the other family's section is not used, and we say so
@@ -79,14 +80,21 @@ def _train_values(args: argparse.Namespace, *, own_config: bool) -> dict[str, An
         values = config_lib.merge(values, {section: flags}, nested=sections)
         explicit.update({name: config_lib.flag_name(name) for name in CELL_FIELDS if name in flags})
     values.setdefault(section, {})
-    chosen = values.get(section) or {}
-    no_cell = agent == "mlp-ppo" or (section != "ppo" and chosen.get("gradient") == "none")
-    if no_cell and explicit:
+    if explicit and not _recurrent(cls, values.get(section) or {}):
         what = "agent mlp-ppo has" if agent == "mlp-ppo" else f"agent {agent} with gradient none has"
         valid = "--agent real-time-ppo or tbptt-ppo" if agent == "mlp-ppo" else "--gradient rtrl or tbptt"
         raise ValueError(f"{what} no recurrent cell, so {', '.join(explicit.values())} would be ignored; leave it "
                          f"out, or choose {valid}.")
     return values
+
+
+def _recurrent(cls: type, settings: Mapping[str, Any]) -> bool:
+    """Whether the agent these settings choose has a recurrent layer (its config's ``recurrent``, from
+    the fields that decide it); True where they are invalid (the config's own check says why later)."""
+    try:
+        return cls(**{k: settings[k] for k in ("agent", "gradient") if k in settings}).recurrent
+    except (TypeError, ValueError):
+        return True
 
 
 _CHOICES = {"agent": "real-time-ppo, tbptt-ppo, mlp-ppo | stream-ac, stream-q | r2ac",
@@ -225,9 +233,7 @@ def _threads(text: str) -> int | str:
     from rtrl.experiments import cpu_threads
 
     try:
-        value = text if text == cpu_threads.AUTO else int(text)
-        cpu_threads.resolve(value, streaming=False, seeds=1)  # the one check of the value
-        return value
+        return cpu_threads.check(text if text == cpu_threads.AUTO else int(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {cpu_threads.AUTO!r} or a whole number >= 1, got {text!r}") from None
 

@@ -2,10 +2,10 @@
 
 XLA on CPU runs a compiled program as a graph of small kernels ("thunks") and hands the ready ones to
 a thread pool sized, when the CPU backend starts, to the CPUs the process may run on. A streaming
-agent with one seed runs ~100 kernels of a few hundred floats per environment step: handing them
-between two threads costs more than it parallelises. On this 2-core machine `rtrl train --agent
-stream-ac` (RTU n = 64, one seed) ran 12,200 env steps/s with the default pool and 18,000 with one
-thread, the OS still free to place the threads (`benchmarks/streaming.py` has the measured rows).
+agent with one seed runs ~500 kernels of a few hundred numbers each per environment step: handing
+them between two threads costs more than it parallelises. On this 2-core machine `rtrl train --agent
+stream-ac` (RTU n = 64, one seed) ran 11,859 env steps/s with the default pool and 22,519 with one
+thread, the OS still free to place the threads (`benchmarks/streaming.csv`).
 
 JAX has no setting for the pool's size; the documented way is the affinity mask the backend starts
 under (jax-ml/jax#1539). `limit_xla_cpu_threads` narrows the mask while the backend starts, then gives
@@ -16,25 +16,35 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["AUTO", "limit_xla_cpu_threads", "resolve"]
+__all__ = ["AUTO", "check", "limit_xla_cpu_threads", "resolve"]
 
 AUTO = "auto"
 
 
-def resolve(threads: int | str, streaming: bool, seeds: int) -> int | None:
-    """The pool size to ask for: ``threads`` if a number; for "auto", 1 for a streaming run of one seed
-    (every step a chain of tiny kernels) and None (XLA's default, every CPU) otherwise."""
+def check(threads: int | str) -> int | str:
+    """``threads`` if it is "auto" or a whole number >= 1; ValueError otherwise."""
     if threads == AUTO:
-        return 1 if streaming and seeds == 1 else None
+        return threads
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be {AUTO!r} or a whole number >= 1, got {threads!r}.")
     return threads
 
 
+def resolve(threads: int | str, streaming: bool, seeds: int) -> int | None:
+    """The pool size to ask for: ``threads`` if a number; for "auto", 1 for a streaming run of one seed
+    (every step a chain of tiny kernels) and None (XLA's default, every CPU) otherwise."""
+    if check(threads) == AUTO:
+        return 1 if streaming and seeds == 1 else None
+    return threads
+
+
 def limit_xla_cpu_threads(threads: int) -> bool:
-    """Start JAX's backends with XLA's CPU thread pool sized to ``threads``. True if it was; False, with
-    nothing changed, where the backends have already started (call it before any JAX computation),
-    the process may run on no more than ``threads`` CPUs anyway, or the OS has no affinity masks."""
+    """Start JAX's backends with XLA's CPU thread pool sized to ``threads`` (a whole number >= 1). True
+    if it was; False, with nothing changed, where the backends have already started (call it before any
+    JAX computation), the process may run on no more than ``threads`` CPUs anyway, or the OS has no
+    affinity masks."""
+    if check(threads) == AUTO:
+        raise ValueError("threads must be a whole number >= 1 here; 'auto' is resolved by resolve().")
     if not hasattr(os, "sched_setaffinity"):
         return False
     from jax._src import xla_bridge  # JAX exposes no public "has the backend started?"

@@ -41,7 +41,9 @@ class TrainConfig:
     or R2AC (``r2ac``, an `R2ACConfig`): give one of them; with none, ``ppo`` takes its defaults
     (`rtrl.agents.families` lists them). `agent_config` is the one given. An agent without a
     recurrent layer (mlp-ppo, or ``gradient == "none"``) has its cell fields (`CELL_FIELDS`) reset to
-    their defaults, and the config written to the run directory says so.
+    their defaults, and the config written to the run directory says so. R2AC's ``total_updates``,
+    when not given, becomes the run's iterations (its learning rate decays over the run; a resumed run
+    keeps that schedule, so a longer run with ``--total-steps`` ends at a rate of 0).
     """
 
     env: str = field("jax/CountRecallEasy", "environment: one of rtrl.envs.names()")
@@ -100,8 +102,14 @@ class TrainConfig:
         agent = self.agent_config
         if not agent.recurrent:
             defaults = type(agent)()
-            object.__setattr__(self, self.family.section, dataclasses.replace(
-                agent, **{name: getattr(defaults, name) for name in CELL_FIELDS}))
+            agent = dataclasses.replace(agent, **{name: getattr(defaults, name) for name in CELL_FIELDS})
+        if isinstance(agent, R2ACConfig):
+            if envs.spec(self.env).backend != "jax":
+                raise ValueError(f"agent r2ac runs on JAX-native environments (jax/*) only for now; {self.env} is a "
+                                 "host environment (host actors are not implemented yet).")
+            if agent.total_updates is None:  # IMPALA's decay over the whole run, written into config.yaml
+                agent = dataclasses.replace(agent, total_updates=self.iterations)
+        object.__setattr__(self, self.family.section, agent)
 
     @property
     def family(self) -> agents.families.Family:
@@ -158,12 +166,7 @@ class TrainConfig:
         return options
 
     def make_agent(self) -> agents.Agent | agents.StreamAgent | agents.R2ACAgent:
-        """The agent on this run's environment. R2AC's learning rate decays over the run's updates
-        (its ``total_updates``, when not given, is the run's iterations)."""
-        agent = self.agent_config
-        if isinstance(agent, R2ACConfig) and agent.total_updates is None:
-            agent = dataclasses.replace(agent, total_updates=self.iterations)
-        return agents.make(agent, self.make_env())
+        return agents.make(self.agent_config, self.make_env())
 
 
 def load_config(values: Mapping[str, Any]) -> TrainConfig:
