@@ -14,6 +14,34 @@ OPTIMIZERS = ("adam", "sgd")
 PROJECTION_ACTIVATIONS = ("relu", "tanh", "identity")
 
 
+def check_truncation(learner: str, truncation: Any, what: str) -> int | None:
+    """A learner's ``truncation``: a positive integer with learner "tbptt" (``what`` says what it counts),
+    None with any other learner."""
+    if learner == "tbptt":
+        if truncation is None:
+            raise ValueError(f"truncation is required with learner='tbptt': give a positive integer {what}.")
+        return validate.positive_int("truncation", truncation)
+    if truncation is not None:
+        raise ValueError(f"truncation applies to learner='tbptt' only, got truncation={truncation!r} "
+                         f"with learner={learner!r}; leave it None.")
+    return None
+
+
+def check_cell(config: Any) -> None:
+    """A learner config's cell fields (``cell``, ``cell_options``, ``dtype``, ``make_cell()``): the options
+    frozen, then the cell name, the dtype and the options checked, each error naming its field."""
+    object.__setattr__(config, "cell_options", FrozenDict(cells.normalise_options(config.cell_options)))
+    try:
+        cells.definition(config.cell)
+    except ValueError as e:
+        raise ValueError(f"cell: {e}") from None
+    validate.float_dtype("dtype", config.dtype)
+    try:
+        config.make_cell()
+    except ValueError as e:  # an unknown or bad cell option
+        raise ValueError(f"cell_options: {e}") from None
+
+
 @dataclasses.dataclass(frozen=True)
 class TDConfig:
     """An online TD(λ) learner: a recurrent cell, a linear value head, and how ∇V is computed.
@@ -59,14 +87,8 @@ class TDConfig:
         validate.choice("learner", self.learner, LEARNERS)
         validate.choice("optimizer", self.optimizer, OPTIMIZERS)
         set_("hidden_size", validate.positive_int("hidden_size", self.hidden_size))
-        if self.learner == "tbptt":
-            if self.truncation is None:
-                raise ValueError("truncation is required with learner='tbptt': give a positive integer T "
-                                 "(the number of past observations backpropagated through).")
-            set_("truncation", validate.positive_int("truncation", self.truncation))
-        elif self.truncation is not None:
-            raise ValueError(f"truncation applies to learner='tbptt' only, got truncation={self.truncation!r} "
-                             f"with learner={self.learner!r}; leave it None.")
+        set_("truncation", check_truncation(self.learner, self.truncation,
+                                            "T (the number of past observations backpropagated through)"))
         set_("gamma", validate.number_in("gamma", self.gamma, 0.0, 1.0, high_open=True,
                                          what="(a continuing task needs γ < 1)"))
         set_("lambda_", validate.number_in("lambda_", self.lambda_, 0.0, 1.0))
@@ -74,16 +96,7 @@ class TDConfig:
         set_("cumulant_index", validate.non_negative_int("cumulant_index", self.cumulant_index))
         set_("projection", validate.non_negative_int("projection", self.projection, what="(0: no projection)"))
         validate.choice("projection_activation", self.projection_activation, PROJECTION_ACTIVATIONS)
-        set_("cell_options", FrozenDict(cells.normalise_options(self.cell_options)))
-        try:
-            cells.definition(self.cell)
-        except ValueError as e:
-            raise ValueError(f"cell: {e}") from None
-        validate.float_dtype("dtype", self.dtype)
-        try:
-            self.make_cell()
-        except ValueError as e:  # an unknown or bad cell option
-            raise ValueError(f"cell_options: {e}") from None
+        check_cell(self)
 
     def make_cell(self) -> cells.Cell:
         """The recurrent cell: gradient "rtrl" for the RTRL learner, "bptt" for T-BPTT."""

@@ -50,6 +50,7 @@ from rtrl import cells, validate
 from rtrl.cells.base import Carry, Cell
 from rtrl.frozendict import FrozenDict
 from rtrl.grad.unroll import unroll
+from rtrl.learners.config import check_cell, check_truncation
 
 __all__ = ["LEARNERS", "Batch", "SequenceTask", "SupervisedConfig", "SupervisedLearner", "SupervisedState",
            "TrainMetrics"]
@@ -92,14 +93,8 @@ class SupervisedConfig:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 - frozen: canonical types
         validate.choice("learner", self.learner, LEARNERS)
         set_("hidden_size", validate.positive_int("hidden_size", self.hidden_size))
-        if self.learner == "tbptt":
-            if self.truncation is None:
-                raise ValueError("truncation is required with learner='tbptt': give a positive integer k "
-                                 "(the steps of each backpropagated chunk).")
-            set_("truncation", validate.positive_int("truncation", self.truncation))
-        elif self.truncation is not None:
-            raise ValueError(f"truncation applies to learner='tbptt' only, got truncation={self.truncation!r} "
-                             f"with learner={self.learner!r}; leave it None.")
+        set_("truncation", check_truncation(self.learner, self.truncation,
+                                            "k (the steps of each backpropagated chunk)"))
         set_("step_size", validate.positive_number("step_size", self.step_size))
         set_("batch_size", validate.positive_int("batch_size", self.batch_size))
         if self.max_grad_norm is not None:
@@ -107,16 +102,7 @@ class SupervisedConfig:
                                                            what="(or None: no clipping)"))
         set_("readout_hidden", validate.non_negative_int("readout_hidden", self.readout_hidden,
                                                          what="(0: a linear readout)"))
-        set_("cell_options", FrozenDict(cells.normalise_options(self.cell_options)))
-        try:
-            cells.definition(self.cell)
-        except ValueError as e:
-            raise ValueError(f"cell: {e}") from None
-        validate.float_dtype("dtype", self.dtype)
-        try:
-            self.make_cell()
-        except ValueError as e:  # an unknown or bad cell option
-            raise ValueError(f"cell_options: {e}") from None
+        check_cell(self)
 
     def make_cell(self, gradient: str | None = None) -> Cell:
         """The cell: gradient "rtrl" for the RTRL learner, "bptt" otherwise (or as given)."""
