@@ -3,7 +3,6 @@ any work, exact resume (the lagged behaviour parameters included), presets, save
 
 from __future__ import annotations
 
-import csv
 import re
 
 import jax
@@ -16,6 +15,7 @@ from rtrl.cli import main
 from rtrl.experiments import config as config_lib
 from rtrl.experiments import training, training_presets
 from rtrl.experiments.training import TrainConfig
+from run_rows import learning_rows
 
 TINY = ["--agent", "r2ac", "--env", "jax/MemoryChain", "--env-options", "{length: 3}", "--wrappers", "no-previous",
         "--num-envs", "2", "--unroll", "4", "--hidden-size", "4", "--head", "[8]"]
@@ -27,11 +27,6 @@ def tiny(**overrides) -> R2ACConfig:
 
 def _must_not_run(*args, **kwargs):
     raise AssertionError("the run started before its input was validated")
-
-
-def _rows(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 BAD_INPUT = {
@@ -65,7 +60,7 @@ def test_cli_trains_r2ac_and_writes_its_section(tmp_path, capsys):
     assert main(["train", *TINY, "--total-steps", "64", "--lag", "1", "--out", str(out)]) == 0
     config = config_lib.load_yaml(str(out / "config.yaml"))
     assert config["r2ac"]["unroll"] == 4 and config["r2ac"]["lag"] == 1 and config.get("ppo") is None
-    rows = _rows(out / "seed_0.csv")
+    rows = learning_rows(out / "seed_0.csv")
     assert len(rows) == 8  # 64 steps / (2 envs × 4 steps)
     assert "R2AC elstm n=4 (RTRL, M=4)" in capsys.readouterr().out
 
@@ -84,15 +79,11 @@ def test_resume_continues_to_exactly_the_uninterrupted_run(tmp_path):
     training.train(config, str(tmp_path / "cut"), stop_after=3)
     resumed = training.train(config, str(tmp_path / "cut"), resume=True)
     for k in (0, 1):
-        a, b = _rows(tmp_path / "whole" / f"seed_{k}.csv"), _rows(tmp_path / "cut" / f"seed_{k}.csv")
-        assert len(a) == len(b) == 6
-        for ra, rb in zip(a, b):
-            for key in ra:
-                if key not in ("steps_per_second", "wall_seconds"):
-                    assert ra[key] == rb[key], (k, key)
+        a, b = (learning_rows(tmp_path / run / f"seed_{k}.csv") for run in ("whole", "cut"))
+        assert len(a) == len(b) == 6 and a == b, k
     for x, y in zip(jax.tree.leaves(whole.state), jax.tree.leaves(resumed.state)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-    rates = [float(r["learning_rate"]) for r in _rows(tmp_path / "whole" / "seed_0.csv")]
+    rates = [float(r["learning_rate"]) for r in learning_rows(tmp_path / "whole" / "seed_0.csv")]
     assert rates[0] > rates[-1] > 0  # decays over the run's 6 updates (total_updates from the run)
 
 

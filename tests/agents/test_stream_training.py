@@ -2,7 +2,6 @@
 input refused before any work, exact resume on JAX-native environments, host environments stepped in
 lockstep, the presets, and trained streaming agents that act, save and load."""
 
-import csv
 import dataclasses
 import re
 
@@ -16,6 +15,7 @@ from rtrl.agents import StreamConfig
 from rtrl.cli import main
 from rtrl.experiments import memory, training, training_presets
 from rtrl.experiments.training import TrainConfig
+from run_rows import learning_rows
 
 TINY = ["--agent", "stream-ac", "--env", "jax/MemoryChain", "--env-options", "{length: 3}", "--hidden-size", "4",
         "--head", "[8]", "--num-steps", "50"]
@@ -55,11 +55,6 @@ def test_bad_input_is_a_message_before_any_work(tmp_path, capsys, monkeypatch, c
     assert not (tmp_path / "run").exists()
 
 
-def _rows(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def test_resume_continues_to_exactly_the_uninterrupted_run(tmp_path):
     # chain length 6: episodes of 7 steps, so the run does not end on an episode's last step
     config = TrainConfig(env="jax/MemoryChain", env_options={"length": 6}, total_steps=300, seeds=2,
@@ -68,12 +63,8 @@ def test_resume_continues_to_exactly_the_uninterrupted_run(tmp_path):
     training.train(config, str(tmp_path / "cut"), stop_after=2)
     resumed = training.train(config, str(tmp_path / "cut"), resume=True)
     for k in (0, 1):
-        a, b = _rows(tmp_path / "whole" / f"seed_{k}.csv"), _rows(tmp_path / "cut" / f"seed_{k}.csv")
-        assert len(a) == len(b) == 6
-        for ra, rb in zip(a, b):
-            for key in ra:
-                if key not in ("steps_per_second", "wall_seconds"):
-                    assert ra[key] == rb[key], (k, key)
+        a, b = (learning_rows(tmp_path / run / f"seed_{k}.csv") for run in ("whole", "cut"))
+        assert len(a) == len(b) == 6 and a == b, k
     for x, y in zip(jax.tree.leaves(whole.state), jax.tree.leaves(resumed.state)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     # the streaming state really is in the checkpoint: eligibility traces and the chosen action
@@ -88,7 +79,7 @@ def test_a_host_environment_learns_every_step_for_every_seed_and_resumes(tmp_pat
     first = training.train(config, out, stop_after=2)
     params_before = first.state.params
     resumed = training.train(config, out, resume=True)
-    rows = [_rows(tmp_path / "host" / f"seed_{k}.csv") for k in (0, 1)]
+    rows = [learning_rows(tmp_path / "host" / f"seed_{k}.csv") for k in (0, 1)]
     assert [len(r) for r in rows] == [3, 3]
     assert int(resumed.state.env_steps[0]) == 60
     # every step updates the parameters of each seed, and the seeds differ

@@ -1,6 +1,5 @@
 """Training runs: logs and checkpoints, resume to the same numbers, bad input refused before work."""
 
-import csv
 import dataclasses
 import os
 import struct
@@ -19,14 +18,9 @@ from rtrl.experiments import checkpoint, train_seeds, training
 from rtrl.experiments.config import from_dict
 from rtrl.experiments.training import TrainConfig
 from rtrl.frozendict import FrozenDict
+from run_rows import learning_rows
 
 TINY = PPOConfig(hidden_size=4, encoder=(8,), head=(8,), num_steps=32, num_minibatches=2, update_epochs=2)
-
-
-def _rows(path):
-    with open(path, newline="") as f:
-        return [{k: v for k, v in r.items() if k not in ("steps_per_second", "wall_seconds")}
-                for r in csv.DictReader(f)]
 
 
 def test_resume_continues_to_the_same_result(tmp_path):
@@ -44,16 +38,16 @@ def test_resume_continues_to_the_same_result(tmp_path):
     assert sorted(os.listdir(whole)) == ["checkpoint.npz", "config.yaml", "returns.png", "seed_0.csv", "seed_1.csv",
                                          "summary.json", "tb"]
     training.train(config, parts, stop_after=3)  # "crashes" after 3 iterations: checkpoint at 2, logs up to 3
-    assert len(_rows(os.path.join(parts, "seed_0.csv"))) == 3
+    assert len(learning_rows(os.path.join(parts, "seed_0.csv"))) == 3
     training.train(config, parts, resume=True)
     for seed in ("seed_0.csv", "seed_1.csv"):
-        assert _rows(os.path.join(whole, seed)) == _rows(os.path.join(parts, seed))
+        assert learning_rows(os.path.join(whole, seed)) == learning_rows(os.path.join(parts, seed))
     # TensorBoard: the points logged after the checkpoint (iteration 3) are not written twice
     for seed in ("seed_0", "seed_1"):
         resumed, uninterrupted = _scalars(os.path.join(parts, "tb", seed)), _scalars(os.path.join(whole, "tb", seed))
         assert resumed["episode_return"] == [32 * k for k in range(1, 7)]
         assert resumed == uninterrupted
-    assert _rows(os.path.join(whole, "seed_0.csv")) != _rows(os.path.join(whole, "seed_1.csv"))
+    assert learning_rows(os.path.join(whole, "seed_0.csv")) != learning_rows(os.path.join(whole, "seed_1.csv"))
 
 
 def _scalars(directory):
@@ -122,7 +116,7 @@ def test_host_environment_run(tmp_path):
     config = TrainConfig(env="popgym/RepeatPreviousEasy", total_steps=64, seeds=1, ppo=TINY)
     summary = training.train(config, str(tmp_path / "host")).summary
     assert summary["env_steps_per_seed"] == 64
-    rows = _rows(os.path.join(tmp_path, "host", "seed_0.csv"))
+    rows = learning_rows(os.path.join(tmp_path, "host", "seed_0.csv"))
     assert [int(r["env_steps"]) for r in rows] == [32, 64]
 
 
@@ -131,7 +125,7 @@ def test_host_seeds_in_lockstep_equal_separate_runs(tmp_path):
     def run(name, **kw):
         config = TrainConfig(env="popgym/RepeatPreviousEasy", total_steps=96, ppo=TINY, **kw)
         training.train(config, str(tmp_path / name))
-        return [_rows(os.path.join(tmp_path, name, f"seed_{config.seed + k}.csv")) for k in range(config.seeds)]
+        return [learning_rows(os.path.join(tmp_path, name, f"seed_{config.seed + k}.csv")) for k in range(config.seeds)]
 
     together = run("together", seeds=2, seed=5)
     apart = run("five", seed=5) + run("six", seed=6)
@@ -276,7 +270,7 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
         training.train(config, out)
     assert e.value.iteration == 3 and e.value.checkpoint_iteration == 2 and sorted(e.value.seeds) == [0, 1]
     assert checkpoint.read_meta(os.path.join(out, training.CHECKPOINT))["step"] == 2
-    assert len(_rows(os.path.join(out, "seed_0.csv"))) == 2  # the diverged iteration is not logged
+    assert len(learning_rows(os.path.join(out, "seed_0.csv"))) == 2  # the diverged iteration is not logged
     assert not os.path.exists(os.path.join(out, "summary.json"))  # no final return
     _, _, state, iteration = training.load_state(out)
     assert iteration == 2 and all(np.isfinite(x).all() for x in jax.tree.leaves(state.params))
