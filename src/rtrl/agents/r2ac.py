@@ -218,12 +218,12 @@ def rtrl_gradient(net: ActorCritic, config: R2ACConfig, params: Any, segment: Se
     """∇_θ of the summed segment loss (targets ``tg`` constant) by RTRL: the traces are recomputed over
     the segment with ``params`` from the actor's start carry, and each step's gradient is one VJP of a
     network step from the carry with traces. Returns (gradient, the recomputed carry after the segment)."""
-    zero_advantage = jnp.zeros_like(tg.vs_t[0])
+    unused_rho = jnp.zeros_like(tg.vs_t[0])  # the loss reads only the targets and advantages
 
     def step(c, xs):
         carry, grads = c
         obs, first, action, vs, advantage = xs
-        step_targets = vtrace.VTraceOutput(vs[None], advantage[None], zero_advantage[None])
+        step_targets = vtrace.VTraceOutput(vs[None], advantage[None], unused_rho[None])
 
         def step_loss(p):
             carry_t, policy, value = net.step(p, carry, obs, first)
