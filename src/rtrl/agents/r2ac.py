@@ -9,14 +9,14 @@ version for JAX-native environments.
 
 One iteration (one jitted function, a pure function of the state: ``jax.vmap`` runs seeds side by side):
 
-1. **Actors** (`act`). With the behaviour parameters θ_b (the learner's own with ``lag = 0``, those of
+1. **Actors** (`act`, here). With the behaviour parameters θ_b (the learner's own with ``lag = 0``, those of
    ``lag`` updates ago otherwise), N environments step M times in a `lax.scan`. Each carries its
    network carry c = (h, RTRL traces e) from segment to segment; the cell zeroes both before the first
    observation of an episode (the cell contract's ``first``). Recorded: the carry at the segment's
    start (before step 0's reset), o_t, first_t, a_t, log μ(a_t|·), r_t, done/terminated/truncated,
    the real last observation where an episode was truncated, and the observation after the segment.
 
-2. **Targets** (`forward`, `targets`). The learner runs its current parameters θ over the segment from
+2. **Targets** (`r2ac_learner.forward`, `targets`). The learner runs its current parameters θ over the segment from
    the actor's start state (no gradient; traces are not needed for values) and gets V(x_t),
    log π(a_t|x_t), H(π(·|x_t)), V(final_obs_t) at truncations (from the state after step t) and the
    bootstrap V(x_M). V-trace (`rtrl.agents.vtrace`) turns them into targets v_t and advantages A_t,
@@ -62,8 +62,18 @@ from rtrl.agents import ppo, vtrace
 from rtrl.agents.budget import ParameterCount, parameter_count
 from rtrl.agents.network import ActorCritic
 from rtrl.agents.r2ac_config import R2ACConfig
+from rtrl.agents.r2ac_learner import (
+    Forward,
+    Segment,
+    forward,
+    learning_rate_schedule,
+    loss_terms,
+    make_optimizer,
+    rtrl_gradient,
+    targets,
+    tbptt_gradient,
+)
 from rtrl.agents.rollout import RunState, env_action, track_episodes
-from rtrl.cells.base import Carry
 from rtrl.envs.jax_env import VmapEnv
 
 __all__ = [
@@ -77,36 +87,7 @@ __all__ = [
     "rtrl_gradient",
     "targets",
     "tbptt_gradient",
-]
-
-
-class Segment(NamedTuple):
-    """What the actors hand the learner: M steps of N environments, time-major, and where they began."""
-
-    start_carry: Any  # the carry before step 0 (before first[0]'s reset), leaves (N, ...); () feed-forward
-    obs: jax.Array  # (M, N, D) x_t
-    first: jax.Array  # (M, N) bool: x_t starts an episode
-    action: jax.Array  # (M, N) int32 or (M, N, A)
-    behaviour_log_prob: jax.Array  # (M, N) log μ(a_t|·), the actor's
-    reward: jax.Array  # (M, N) r_t as the environment gave it (unclipped)
-    done: jax.Array  # (M, N) bool: the episode ended at t (terminated or truncated)
-    terminated: jax.Array  # (M, N) bool
-    truncated: jax.Array  # (M, N) bool
-    final_obs: jax.Array  # (M, N, D) the real last observation where the episode ended at t (= x_{t+1} else)
-    last_obs: jax.Array  # (N, D) x_M, the observation after the segment (the bootstrap)
-    last_first: jax.Array  # (N,) bool: x_M starts an episode
-    episode_return: jax.Array  # (M, N) return of the episode that ended at t (0 where not done)
-    episode_length: jax.Array  # (M, N)
-
-
-class Forward(NamedTuple):
-    """The learner's forward over a segment with its current parameters."""
-
-    value: jax.Array  # (M, N) V(x_t)
-    log_prob: jax.Array  # (M, N) log π(a_t|x_t)
-    entropy: jax.Array  # (M, N) H(π(·|x_t))
-    value_tp1: jax.Array  # (M, N) V of the observation after t as seen from t's episode (`ppo.next_values`)
-    end_carry: Any  # the carry after step M−1 (without traces)
+]  # the learner's pieces live in `rtrl.agents.r2ac_learner`; re-exported here
 
 
 class R2ACLearnerState(NamedTuple):
@@ -146,115 +127,6 @@ def act(net: ActorCritic, env: Any, params: Any, state: RunState, unroll: int) -
                       state.obs, state.first, ep_return, ep_length)
     env_steps = state.env_steps + jnp.int32(unroll * state.obs.shape[0])
     return state._replace(env_steps=env_steps), segment
-
-
-def _without_traces(net: ActorCritic, carry: Any) -> tuple[ActorCritic, Any]:
-    """The network in plain-backprop mode and the carry's state alone (values need no traces)."""
-    if net.cell is None:
-        return net, carry
-    return net.with_gradient("bptt"), Carry(carry.state, ())
-
-
-def forward(net: ActorCritic, params: Any, segment: Segment) -> Forward:
-    """V(x_t), log π(a_t|x_t), H(π(·|x_t)) and the bootstrap values of ``segment`` with ``params``,
-    unrolled from the segment's start state (differentiable: `tbptt_gradient` takes ``jax.grad``
-    through it; the start state is a constant, and the bootstrap and truncation values get no gradient)."""
-    net, carry0 = _without_traces(net, segment.start_carry)
-    carry0 = jax.lax.stop_gradient(carry0)
-    constant = jax.lax.stop_gradient(params)  # bootstraps are constants of the loss (V-trace stops them anyway)
-
-    def step(carry, xs):
-        obs, first, action, truncated, final_obs = xs
-        carry_t, policy, value = net.step(params, carry, obs, first)
-        zeros = jnp.zeros_like(value)
-        # V(final_obs) matters only where a time limit cut the episode: skip it on other steps
-        truncation_value = jax.lax.cond(
-            jnp.any(truncated),
-            lambda: jnp.where(truncated, net.value_only(constant, jax.lax.stop_gradient(carry_t), final_obs), zeros),
-            lambda: zeros)
-        return carry_t, (value, policy.log_prob(action), policy.entropy(), truncation_value)
-
-    end_carry, (value, log_prob, entropy, truncation_value) = jax.lax.scan(
-        step, carry0, (segment.obs, segment.first, segment.action, segment.truncated, segment.final_obs))
-    last_value = net.value_only(constant, jax.lax.stop_gradient(end_carry), segment.last_obs, segment.last_first)
-    value_tp1 = ppo.next_values(value, last_value, truncation_value, segment.terminated, segment.truncated)
-    return Forward(value, log_prob, entropy, value_tp1, end_carry)
-
-
-def targets(config: R2ACConfig, segment: Segment, fwd: Forward) -> vtrace.VTraceOutput:
-    """V-trace targets and advantages of ``segment`` from the learner's forward (constants)."""
-    reward = segment.reward.astype(fwd.value.dtype)
-    if config.clip_rewards:
-        reward = jnp.clip(reward, -1.0, 1.0)
-    discount = config.gamma * (1.0 - segment.terminated.astype(fwd.value.dtype))
-    return vtrace.vtrace(fwd.value, fwd.value_tp1, reward, discount, fwd.log_prob - segment.behaviour_log_prob,
-                         done_t=segment.done, rho_bar=config.rho_bar, c_bar=config.c_bar)
-
-
-def _loss_terms(config: R2ACConfig, log_prob: jax.Array, entropy: jax.Array, value: jax.Array,
-                tg: vtrace.VTraceOutput) -> vtrace.ActorCriticLoss:
-    return vtrace.actor_critic_loss(log_prob, entropy, value, tg, baseline_coef=config.baseline_coef,
-                                    entropy_coef=config.entropy_coef)
-
-
-def tbptt_gradient(net: ActorCritic, config: R2ACConfig, params: Any,
-                   segment: Segment) -> tuple[Any, Forward, vtrace.VTraceOutput, vtrace.ActorCriticLoss]:
-    """∇_θ of the summed segment loss by back-propagation through the segment's forward from the
-    actor's start state held constant (T-BPTT(M); feed-forward without a cell). Returns (gradient,
-    forward, targets, per-step loss terms)."""
-
-    def loss(p):
-        fwd = forward(net, p, segment)
-        tg = targets(config, segment, fwd)
-        terms = _loss_terms(config, fwd.log_prob, fwd.entropy, fwd.value, tg)
-        return terms.total_t.sum(), (fwd, tg, terms)
-
-    grads, (fwd, tg, terms) = jax.grad(loss, has_aux=True)(params)
-    return grads, fwd, tg, terms
-
-
-def rtrl_gradient(net: ActorCritic, config: R2ACConfig, params: Any, segment: Segment,
-                  tg: vtrace.VTraceOutput) -> tuple[Any, Any]:
-    """∇_θ of the summed segment loss (targets ``tg`` constant) by RTRL: the traces are recomputed over
-    the segment with ``params`` from the actor's start carry, and each step's gradient is one VJP of a
-    network step from the carry with traces. Returns (gradient, the recomputed carry after the segment)."""
-    unused_rho = jnp.zeros_like(tg.vs_t[0])  # the loss reads only the targets and advantages
-
-    def step(c, xs):
-        carry, grads = c
-        obs, first, action, vs, advantage = xs
-        step_targets = vtrace.VTraceOutput(vs[None], advantage[None], unused_rho[None])
-
-        def step_loss(p):
-            carry_t, policy, value = net.step(p, carry, obs, first)
-            terms = _loss_terms(config, policy.log_prob(action)[None], policy.entropy()[None], value[None],
-                                step_targets)
-            return terms.total_t.sum(), carry_t
-
-        g, carry_t = jax.grad(step_loss, has_aux=True)(params)
-        return (carry_t, jax.tree.map(jnp.add, grads, g)), None
-
-    zeros = jax.tree.map(jnp.zeros_like, params)
-    (end_carry, grads), _ = jax.lax.scan(
-        step, (segment.start_carry, zeros), (segment.obs, segment.first, segment.action, tg.vs_t, tg.pg_advantage_t))
-    return grads, end_carry
-
-
-def make_optimizer(config: R2ACConfig) -> optax.GradientTransformation:
-    """Global-norm clipping, then RMSProp (ε outside the square root, as PyTorch's) with the learning
-    rate decaying linearly to 0 over ``config.total_updates`` updates (constant when None)."""
-    rmsprop = optax.rmsprop(learning_rate_schedule(config), decay=config.rmsprop_decay, eps=config.rmsprop_eps,
-                            eps_in_sqrt=False)
-    if config.max_grad_norm is None:
-        return rmsprop
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), rmsprop)
-
-
-def learning_rate_schedule(config: R2ACConfig) -> optax.Schedule:
-    """lr_k = lr·(1 − k / total_updates) for update k (then 0); constant without ``total_updates``."""
-    if config.total_updates is None:
-        return optax.constant_schedule(config.learning_rate)
-    return optax.linear_schedule(config.learning_rate, 0.0, config.total_updates)
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,7 +169,7 @@ class R2ACAgent:
                         rng=k_run, iteration=jnp.zeros((), jnp.int32), env_steps=jnp.zeros((), jnp.int32))
 
     def iteration(self, state: RunState) -> tuple[RunState, dict[str, jax.Array]]:  # jitted in __post_init__
-        """One segment of every environment (`act`), then one update (`learn`)."""
+        """One segment of every environment (`act`, here), then one update (`learn`)."""
         return self._iteration(state)
 
     def act(self, state: RunState) -> tuple[RunState, Segment]:  # jitted in __post_init__
@@ -361,7 +233,7 @@ class R2ACAgent:
         fwd = jax.lax.stop_gradient(forward(self.network, params, segment))
         tg = targets(c, segment, fwd)
         grads, _ = rtrl_gradient(self.network, c, params, segment, tg)
-        return grads, fwd, tg, _loss_terms(c, fwd.log_prob, fwd.entropy, fwd.value, tg)
+        return grads, fwd, tg, loss_terms(c, fwd.log_prob, fwd.entropy, fwd.value, tg)
 
     def _learn(self, state: RunState, segment: Segment) -> tuple[RunState, dict[str, jax.Array]]:
         c = self.config
