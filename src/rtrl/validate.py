@@ -21,6 +21,7 @@ __all__ = [
     "FLOAT_DTYPES",
     "boolean",
     "choice",
+    "finite_number",
     "float_dtype",
     "is_integer",
     "is_real",
@@ -56,6 +57,13 @@ def non_negative_int(name: str, value: Any, *, what: str = "") -> int:
     if not is_integer(value) or value < 0:
         raise ValueError(f"{name} must be a non-negative integer{_hint(what)}, got {value!r}.")
     return int(value)
+
+
+def finite_number(name: str, value: Any, *, what: str = "") -> float:
+    """``value`` as a finite float (any sign)."""
+    if not is_real(value):
+        raise ValueError(f"{name} must be a finite number{_hint(what)}, got {value!r}.")
+    return float(value)
 
 
 def positive_number(name: str, value: Any, *, what: str = "") -> float:

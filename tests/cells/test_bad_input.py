@@ -74,6 +74,7 @@ def test_option_the_cell_does_not_take():
         ("rtu-nonlinear", {"activation": "sigmoid"}, r"activation must be one of 'identity', 'relu', 'tanh'"),
         ("lru", {"use_d": "yes"}, "use_d must be true or false"),
         ("elstm", {"init_std": -1.0}, "init_std must be a positive number"),
+        ("elstm", {"forget_bias": float("inf")}, "forget_bias must be a finite number"),
         ("lstm", {"forget_bias": float("nan")}, "forget_bias must be a finite number"),
     ],
 )

@@ -82,3 +82,11 @@ def test_hand_rule_agrees_with_engine_at_every_step(name):
     for k in g_hand:
         scale = jnp.max(jnp.abs(g_engine[k]))
         assert jnp.max(jnp.abs(g_hand[k] - g_engine[k])) <= 1e-12 * scale, k
+
+
+def test_elstm_with_a_forget_bias():
+    """A forget bias starts f near 1 (long memory): the traces then decay slowly; still exact."""
+    cell = rtrl.cells.make("elstm", hidden_size=4, forget_bias=2.0)
+    params = cell.init(jax.random.PRNGKey(0), 3)
+    assert jnp.allclose(params["b_f"], 2.0) and jnp.allclose(params["b_z"], 0.0)
+    _assert_exact(check_cell("elstm", forget_bias=2.0, hidden_size=4, input_size=3, steps=50, seed=5))

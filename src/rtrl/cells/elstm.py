@@ -31,12 +31,17 @@ from rtrl.cells.materialize import materialize
 
 @dataclasses.dataclass(frozen=True)
 class ELSTMOptions:
-    """init_std: standard deviation of the normal initialisation of weights (biases start at 0)."""
+    """init_std: standard deviation of the normal initialisation of weights.
+    forget_bias: initial value of the forget gate's bias b_f (the paper's 0 gives f ≈ 0.5 at the start,
+    a memory of a few steps; a positive value, e.g. 2 (f ≈ 0.88), starts with a longer one, as
+    Jozefowicz et al. 2015 advise for LSTMs). The other biases start at 0."""
 
     init_std: float = 0.1
+    forget_bias: float = 0.0
 
     def __post_init__(self):
         validate.positive_number("init_std", self.init_std)
+        validate.finite_number("forget_bias", self.forget_bias)
 
 
 def init(key: jax.Array, input_size: int, hidden_size: int, options: ELSTMOptions, dtype) -> Params:
@@ -48,7 +53,7 @@ def init(key: jax.Array, input_size: int, hidden_size: int, options: ELSTMOption
         "Z": std * jax.random.normal(k[1], (d, n), dtype),
         "w_f": std * jax.random.normal(k[2], (n,), dtype),
         "w_z": std * jax.random.normal(k[3], (n,), dtype),
-        "b_f": zeros,
+        "b_f": jnp.full((n,), options.forget_bias, dtype),
         "b_z": zeros,
         "O": std * jax.random.normal(k[4], (d + n, n), dtype),
         "b_o": zeros,

@@ -26,8 +26,7 @@ class LSTMOptions:
     forget_bias: float = 1.0
 
     def __post_init__(self):
-        if not validate.is_real(self.forget_bias):
-            raise ValueError(f"forget_bias must be a finite number, got {self.forget_bias!r}.")
+        validate.finite_number("forget_bias", self.forget_bias)
 
 
 def init(key: jax.Array, input_size: int, hidden_size: int, options: LSTMOptions, dtype) -> Params:
