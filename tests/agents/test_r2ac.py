@@ -112,11 +112,14 @@ def test_make_refuses_bad_environments():
     assert make_agent(tiny(), rtrl.envs.make("jax/MemoryChain", num_envs=2)).env.batch_shape == (2,)
 
 
-def test_make_refuses_host_environments():
+def test_make_builds_an_agent_on_a_host_environment():
+    """Host environments (their actors: tests/agents/test_r2ac_actors.py) are checked like JAX-native ones."""
     host = rtrl.envs.make("gymnasium/CartPole-v1", num_envs=2)
     try:
-        with pytest.raises(ValueError, match="JAX-native environments"):
-            make_agent(tiny(), host)
+        agent = make_agent(tiny(), host)
+        assert isinstance(agent, R2ACAgent) and not agent.jax_native and agent.env is host
+        with pytest.raises(ValueError, match="num_envs=3 but the host env has 2 envs"):
+            make_agent(tiny(num_envs=3), host)
     finally:
         host.close()
 

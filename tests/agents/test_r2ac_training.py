@@ -4,6 +4,7 @@ any work, exact resume (the lagged behaviour parameters included), presets, save
 from __future__ import annotations
 
 import re
+import threading
 
 import jax
 import numpy as np
@@ -37,8 +38,6 @@ BAD_INPUT = {
     "PPO flag": (["--num-minibatches", "4"], r"--num-minibatches do\(es\) not apply to agent r2ac"),
     "R2AC flag on a streaming agent": (["--agent", "stream-ac", "--unroll", "5", "--num-envs", "1"],
                                        r"--unroll.* do\(es\) not apply to agent stream-ac"),
-    "host environment": (["--env", "popgym/RepeatPreviousEasy", "--env-options", "{}", "--wrappers", "standard"],
-                         r"r2ac runs on JAX-native environments .*; popgym/RepeatPreviousEasy is a host"),
     "cell with none": (["--gradient", "none", "--cell", "gru"], r"gradient none has no recurrent cell, so --cell"),
 }
 
@@ -71,8 +70,10 @@ def test_a_config_with_two_agent_sections_is_refused():
 
 
 def test_resume_continues_to_exactly_the_uninterrupted_run(tmp_path):
-    """With lag 1 the checkpoint must hold the behaviour parameters too, and the learning-rate decay
-    must continue where it was: a resumed run equals the uninterrupted one, row by row and bit by bit."""
+    """With lag 1 (the actors overlapping the learner on their own thread) the checkpoint must hold the
+    behaviour parameters and the segment in flight too, and the learning-rate decay must continue where
+    it was: a resumed run equals the uninterrupted one, row by row and bit by bit, and the learner's
+    results equal those of the synchronous loop without the pipeline."""
     config = TrainConfig(env="jax/MemoryChain", env_options={"length": 6}, wrappers="no-previous", total_steps=48,
                          seeds=2, checkpoint_every=1, r2ac=tiny(lag=1))
     whole = training.train(config, str(tmp_path / "whole"))
@@ -85,6 +86,15 @@ def test_resume_continues_to_exactly_the_uninterrupted_run(tmp_path):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     rates = [float(r["learning_rate"]) for r in learning_rows(tmp_path / "whole" / "seed_0.csv")]
     assert rates[0] > rates[-1] > 0  # decays over the run's 6 updates (total_updates from the run)
+    assert whole.state.opt_state.in_flight != ()  # the pipeline ran
+    agent = whole.agent
+    state = agent.init(jax.random.PRNGKey(config.seed + 1))
+    for _ in range(6):
+        state, metrics = agent.iteration(state)
+    for x, y in zip(jax.tree.leaves(state.params), jax.tree.leaves(whole.state.params)):
+        np.testing.assert_allclose(np.asarray(y[1]), np.asarray(x), rtol=1e-5, atol=1e-6)
+    assert float(learning_rows(tmp_path / "whole" / "seed_1.csv")[-1]["total_loss"]) == pytest.approx(
+        float(metrics["total_loss"]), rel=1e-5, abs=1e-6)
 
 
 def test_the_learning_rate_decays_over_the_run_unless_given():
@@ -100,9 +110,28 @@ def test_the_learning_rate_decays_over_the_run_unless_given():
     assert R2ACConfig().total_updates is None
 
 
-def test_r2ac_on_a_host_environment_is_refused_when_the_config_is_made():
-    with pytest.raises(ValueError, match="agent r2ac runs on JAX-native environments .*; mujoco/Hopper-P is a host"):
-        TrainConfig(env="mujoco/Hopper-P", r2ac=tiny())
+HOST = ["--agent", "r2ac", "--env", "popgym/RepeatPreviousEasy", "--num-envs", "2", "--unroll", "4", "--hidden-size",
+        "4", "--head", "[8]", "--total-steps", "32"]
+
+
+def test_cli_trains_r2ac_on_a_host_environment_with_overlapping_actors(tmp_path):
+    """popgym (a host env), two seeds in lockstep, lag 1: the actors act on their own thread."""
+    out = tmp_path / "run"
+    assert main(["train", *HOST, "--seeds", "2", "--lag", "1", "--out", str(out)]) == 0
+    for k in (0, 1):
+        rows = learning_rows(out / f"seed_{k}.csv")
+        assert [int(r["env_steps"]) for r in rows] == [8, 16, 24, 32]
+        assert float(rows[0]["importance_ratio"]) == pytest.approx(1.0) != float(rows[-1]["importance_ratio"])
+    a, b = (learning_rows(out / f"seed_{k}.csv") for k in (0, 1))
+    assert a != b  # two seeds, two runs
+    assert main(["train", *HOST, "--total-steps", "48", "--out", str(out), "--resume"]) == 0  # host resume
+    assert len(learning_rows(out / "seed_0.csv")) == 6
+
+
+def test_lag_0_runs_no_actor_thread(tmp_path):
+    before = {t.ident for t in threading.enumerate()}
+    training.train(TrainConfig(env="jax/MemoryChain", total_steps=16, r2ac=tiny()), str(tmp_path / "run"))
+    assert not [t for t in threading.enumerate() if t.ident not in before and t.name.startswith("r2ac-actors")]
 
 
 @pytest.mark.parametrize("name", [n for n in training_presets.names() if n.startswith("irie/")])

@@ -200,9 +200,6 @@ def make(config: PPOConfig | StreamConfig | R2ACConfig, env: Any) -> Agent | Str
     (streaming agents: one); an already batched one, or a host env, must have ``num_envs == config.num_envs``.
     """
     family = families.of_config(config)
-    if family.config is R2ACConfig and isinstance(env, HostEnv):
-        raise ValueError(f"r2ac runs on JAX-native environments (jax/*) only for now; {env.name} is a host "
-                         "environment (host actors are not implemented yet).")
     fix = ("a streaming agent steps one environment per seed" if family.config is StreamConfig
            else "or change the config's num_envs")
     if isinstance(env, JaxEnv):

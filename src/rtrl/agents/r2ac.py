@@ -1,16 +1,18 @@
 """R2AC, the real-time recurrent actor-critic (Irie, Gopalakrishnan, Schmidhuber, ICLR 2024, arXiv
-2305.19044): IMPALA's V-trace actor-critic whose recurrent layer learns by exact RTRL. Synchronous
-version for JAX-native environments.
+2305.19044): IMPALA's V-trace actor-critic whose recurrent layer learns by exact RTRL, on JAX-native
+and host environments.
 
     config = R2ACConfig(num_envs=16, unroll=10, cell="elstm", hidden_size=128)
     agent = rtrl.agents.make(config, rtrl.envs.make("jax/MemoryChain", length=40))
     state = agent.init(jax.random.PRNGKey(0))            # RunState, as for the other agents
     state, metrics = agent.iteration(state)               # one segment of N × M steps, then one update
 
-One iteration (one jitted function, a pure function of the state: ``jax.vmap`` runs seeds side by side):
+One iteration (for a JAX-native env one jitted function, a pure function of the state: ``jax.vmap``
+runs seeds side by side; for a host env the actors are a Python loop, see below):
 
 1. **Actors** (`act`, here). With the behaviour parameters θ_b (the learner's own with ``lag = 0``, those of
-   ``lag`` updates ago otherwise), N environments step M times in a `lax.scan`. Each carries its
+   ``lag`` updates ago otherwise), N environments step M times in a `lax.scan` (the step is
+   `rtrl.agents.rollout.actor_step`, PPO's too). Each carries its
    network carry c = (h, RTRL traces e) from segment to segment; the cell zeroes both before the first
    observation of an episode (the cell contract's ``first``). Recorded: the carry at the segment's
    start (before step 0's reset), o_t, first_t, a_t, log μ(a_t|·), r_t, done/terminated/truncated,
@@ -45,13 +47,26 @@ as for the PPO agents (`rtrl.agents.rollout`); the segment's start carry is that
 learner's recomputation from it with θ = θ_b reproduces the actor's carries and log-probabilities
 exactly.
 
-Not here yet: host environments, pixel observations (a vision stem), and actors overlapping the
-learner in another thread; the lag is simulated by keeping the last ``lag`` parameter sets.
+Host environments (popgym/, mujoco/, gymnasium/, atari/): the actors are a Python loop of M steps,
+each ONE jitted, env-batched network step with the behaviour parameters (its carry holding the RTRL
+traces) serving every seed in lockstep, then the envs' steps (`rtrl.agents.r2ac_actors.host_act`);
+they produce the same `Segment`, and the learner is the same jitted `learn`.
+
+The lag. The state keeps the last ``lag`` parameter sets (`R2ACLearnerState.behaviour`): segment k
+is acted with θ_{max(k − lag, 0)}, the parameters before update k − lag. With ``lag ≥ 1`` segment
+k + 1 needs only parameters that exist before update k, so the actors can act it WHILE the learner
+makes update k, with exactly these semantics (`rtrl.agents.r2ac_actors.Pipeline`, what ``rtrl
+train`` runs for lag ≥ 1): the pipelined state holds the segment in flight
+(`R2ACLearnerState.in_flight`, part of every checkpoint), and each step is
+{learner: update k on segment k} ∥ {actors: segment k + 1 with θ_{k+1−lag}} (`learn_in_flight`,
+`act_ahead`, then `continue_pipeline`). The parameters and metrics are those of `iteration`'s
+synchronous loop; only the actors are one segment ahead. ``lag = 0`` stays synchronous.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -73,13 +88,14 @@ from rtrl.agents.r2ac_learner import (
     targets,
     tbptt_gradient,
 )
-from rtrl.agents.rollout import RunState, env_action, track_episodes
-from rtrl.envs.jax_env import VmapEnv
+from rtrl.agents.rollout import RunState, actor_step, make_host_policy
+from rtrl.envs.jax_env import JaxEnv
 
 __all__ = [
     "Forward",
     "R2ACAgent",
     "R2ACLearnerState",
+    "SEGMENT_ROWS",
     "Segment",
     "act",
     "forward",
@@ -89,12 +105,18 @@ __all__ = [
     "tbptt_gradient",
 ]  # the learner's pieces live in `rtrl.agents.r2ac_learner`; re-exported here
 
+# What the host actors store of every step on the device (`rollout.make_host_policy`): no per-step carry.
+SEGMENT_ROWS = ("obs", "first", "action", "log_prob")
+
 
 class R2ACLearnerState(NamedTuple):
     """What an R2AC agent carries besides its parameters (``RunState.opt_state``)."""
 
     optimizer: Any  # optax state of clipping + RMSProp
     behaviour: Any  # lag k ≥ 1: the last k parameter sets, oldest first, stacked on a leading axis; () for k = 0
+    # the pipelined state (lag ≥ 1, `R2ACAgent.start_pipeline`): the segment the actors acted and the learner
+    # learns next; () otherwise
+    in_flight: Any = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -108,17 +130,10 @@ def act(net: ActorCritic, env: Any, params: Any, state: RunState, unroll: int) -
     after them and the `Segment` (see the module docstring)."""
 
     def step(s: RunState, _):
-        rng, k_act, k_env = jax.random.split(s.rng, 3)
-        carry_t, policy, _ = net.step(params, s.carry, s.obs, s.first)
-        action = policy.sample(k_act)
-        env_state, obs, reward, done, info = env.step(s.env_state, env_action(env.action_space, action), k_env)
-        episode = track_episodes(jnp, s.episode_return, s.episode_length, reward, done, info)
-        row = (s.obs, s.first, action, policy.log_prob(action), reward.astype(jnp.float32), done,
-               info["terminated"], info["truncated"], jnp.asarray(info["final_obs"], jnp.float32),
-               episode.finished_return, episode.finished_length)
-        s = s._replace(env_state=env_state, obs=jnp.asarray(obs, jnp.float32), first=done, carry=carry_t,
-                       episode_return=episode.running_return, episode_length=episode.running_length, rng=rng)
-        return s, row
+        a = actor_step(net, env, params, s)
+        row = (s.obs, s.first, a.action, a.log_prob, a.reward.astype(jnp.float32), a.done, a.terminated,
+               a.truncated, jnp.asarray(a.final_obs, jnp.float32), a.finished_return, a.finished_length)
+        return a.state, row
 
     start_carry = state.carry
     state, rows = jax.lax.scan(step, state, None, length=unroll)
@@ -136,30 +151,49 @@ def act(net: ActorCritic, env: Any, params: Any, state: RunState, unroll: int) -
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class R2ACAgent:
-    """A synchronous R2AC agent bound to a batched JAX-native environment. Build with `rtrl.agents.make`."""
+    """An R2AC agent bound to a batched environment (a `VmapEnv` of N JAX-native envs, or a `HostEnv`
+    with N envs). Build with `rtrl.agents.make`."""
 
     config: R2ACConfig
-    env: VmapEnv  # N copies
+    env: Any  # VmapEnv (N copies) or HostEnv (num_envs = N)
     network: ActorCritic
     optimizer: optax.GradientTransformation
 
-    jax_native = True  # host environments are not supported yet (`rtrl.agents.make` refuses them)
     reuses_buffer = False  # no stored rollout to hand back between iterations
     learns_while_acting = False
 
+    @property
+    def jax_native(self) -> bool:
+        return isinstance(self.env, JaxEnv)
+
+    @property
+    def pipelined(self) -> bool:
+        """Whether the actors can overlap the learner (lag ≥ 1; `rtrl.agents.r2ac_actors.Pipeline`)."""
+        return self.config.lag >= 1
+
     def __post_init__(self):
-        object.__setattr__(self, "act", jax.jit(self._act))
         object.__setattr__(self, "learn", jax.jit(self._learn))
-        object.__setattr__(self, "iteration", jax.jit(self._iteration))
+        if self.jax_native:
+            object.__setattr__(self, "act", jax.jit(self._act))
+            object.__setattr__(self, "iteration", jax.jit(self._iteration))
+        else:
+            object.__setattr__(self, "_policy", make_host_policy(self.network, self.env.action_space,
+                                                                 self.config.unroll, stored=SEGMENT_ROWS))
+            object.__setattr__(self, "_behaviour_seeds", jax.jit(jax.vmap(self.behaviour_params)))
 
     # -- public --------------------------------------------------------------------------------
 
     def init(self, key: jax.Array) -> RunState:
-        """Parameters, optimiser state (and the lag's copies of the parameters), reset envs, zero carries."""
+        """Parameters, optimiser state (and the lag's copies of the parameters), reset envs, zero
+        carries. Pure for a JAX-native env; a host env is reset with a seed drawn from ``key``."""
         k_params, k_env, k_run = jax.random.split(key, 3)
         params = self.network.init(k_params)
         n = self.config.num_envs
-        env_state, obs = self.env.reset(k_env)
+        if self.jax_native:
+            env_state, obs = self.env.reset(k_env)
+        else:  # host envs are seeded from the key: same key, same episodes
+            env_state = ()
+            obs = self.env.reset(seed=int(jax.random.randint(k_env, (), 0, 2**31 - 1)))
         lag = self.config.lag
         behaviour = () if lag == 0 else jax.tree.map(lambda p: jnp.stack([p] * lag), params)
         return RunState(params=params, opt_state=R2ACLearnerState(self.optimizer.init(params), behaviour),
@@ -168,13 +202,28 @@ class R2ACAgent:
                         episode_return=jnp.zeros((n,), jnp.float32), episode_length=jnp.zeros((n,), jnp.int32),
                         rng=k_run, iteration=jnp.zeros((), jnp.int32), env_steps=jnp.zeros((), jnp.int32))
 
-    def iteration(self, state: RunState) -> tuple[RunState, dict[str, jax.Array]]:  # jitted in __post_init__
-        """One segment of every environment (`act`, here), then one update (`learn`)."""
-        return self._iteration(state)
+    def iteration(self, state: RunState) -> tuple[RunState, dict[str, jax.Array]]:  # JAX-native: jitted
+        """One segment of every environment (`act`), then one update (`learn`): synchronous."""
+        state, segment = self.act(state)
+        return self.learn(state, segment)
 
-    def act(self, state: RunState) -> tuple[RunState, Segment]:  # jitted in __post_init__
+    def act(self, state: RunState) -> tuple[RunState, Segment]:  # JAX-native: jitted in __post_init__
         """The actors' half: M steps with the behaviour parameters."""
-        return self._act(state)
+        seeds, segment = self.act_seeds(jax.tree.map(lambda x: x[None], state), [self.env])
+        return jax.tree.map(lambda x: x[0], (seeds, segment))
+
+    def act_seeds(self, states: RunState, envs: Sequence[Any], params: Any = None) -> tuple[RunState, Segment]:
+        """Host envs: the actors' half for several seeds in lockstep, ``states`` stacked on a leading
+        seed axis and ``envs[k]`` seed k's host env (each like ``self.env``): one jitted network step per
+        env step serves every seed. ``params``: the parameters to act with, per seed (default: each
+        seed's behaviour parameters). Returns the states after the segment and the segments (seed axis)."""
+        from rtrl.agents.r2ac_actors import host_act
+
+        if self.jax_native:
+            raise TypeError("act_seeds steps host environments; a JAX-native agent's seeds run under jax.vmap(act).")
+        if params is None:
+            params = self._behaviour_seeds(states)
+        return host_act(self._policy, envs, states, params, self.config.unroll)
 
     def learn(self, state: RunState, segment: Segment) -> tuple[RunState, dict[str, jax.Array]]:  # jitted
         """The learner's half: targets, gradient, clipping and RMSProp on ``segment``."""
@@ -186,8 +235,55 @@ class R2ACAgent:
             return state.params
         return jax.tree.map(lambda q: q[0], state.opt_state.behaviour)
 
+    def next_behaviour_params(self, state: RunState) -> Any:
+        """lag ≥ 1: the parameters the actors act with after the next update, θ_{k+1−lag} in a state
+        of k updates, known before that update (the learner's own for lag 1, else the second-oldest set)."""
+        if self.config.lag == 0:
+            raise ValueError("with lag 0 the next behaviour parameters are the next update's result.")
+        if self.config.lag == 1:
+            return state.params
+        return jax.tree.map(lambda q: q[1], state.opt_state.behaviour)
+
+    # -- the pipeline (lag ≥ 1; `rtrl.agents.r2ac_actors.Pipeline` runs it on two threads) ----------
+
+    def start_pipeline(self, state: RunState) -> RunState:
+        """The pipelined state of ``state``: its first segment acted (with the behaviour parameters)
+        and in flight."""
+        return self.with_in_flight(*self.act(state))
+
+    @staticmethod
+    def with_in_flight(state: RunState, segment: Segment) -> RunState:
+        """``state`` holding ``segment`` in flight (`R2ACLearnerState.in_flight`)."""
+        return state._replace(opt_state=state.opt_state._replace(in_flight=segment))
+
+    def act_ahead(self, state: RunState) -> tuple[RunState, Segment]:
+        """JAX-native, pipelined state: the actors' next segment, with `next_behaviour_params`."""
+        return act(self.network, self.env, self.next_behaviour_params(state), state, self.config.unroll)
+
+    def learn_in_flight(self, state: RunState) -> tuple[RunState, dict[str, jax.Array]]:
+        """Pipelined state: the update on the segment in flight (the state it returns holds none)."""
+        return self._learn(state, state.opt_state.in_flight)
+
+    @staticmethod
+    def continue_pipeline(acted: RunState, learned: RunState, segment: Segment) -> RunState:
+        """The pipelined state after one step: the learner's parameters, optimiser state, behaviour sets
+        and update count (``learned``, from `learn_in_flight`), the actors' envs, carries, random key
+        and step count (``acted``, from `act_ahead`), and their new ``segment`` in flight."""
+        return acted._replace(params=learned.params, opt_state=learned.opt_state._replace(in_flight=segment),
+                              iteration=learned.iteration)
+
+    def pipelined_iteration(self, state: RunState) -> tuple[RunState, dict[str, jax.Array]]:
+        """JAX-native: one pipelined step in one thread (a pure function, jittable and vmappable): the
+        reference the threaded `rtrl.agents.r2ac_actors.Pipeline` equals."""
+        acted, segment = self.act_ahead(state)
+        learned, metrics = self.learn_in_flight(state)
+        return self.continue_pipeline(acted, learned, segment), metrics
+
+    # -- sizes ---------------------------------------------------------------------------------
+
     def after_env_reset(self, states: RunState) -> RunState:
-        """Nothing but the carry (restarted by the caller) belongs to the interrupted episodes."""
+        """Nothing but the carry (restarted by the caller) belongs to the interrupted episodes: the
+        segment in flight (lag ≥ 1) is whole, and is learned from as acted."""
         return states
 
     def parameter_count(self) -> ParameterCount:
@@ -196,21 +292,21 @@ class R2ACAgent:
 
     def rollout_bytes(self) -> int:
         """Bytes of one segment (its start carry included), from shapes only."""
-        return _bytes(jax.eval_shape(lambda s: self._act(s)[1], self._state_shapes()))
+        return _bytes(self._segment_shapes())
 
     def memory_parts(self) -> dict[str, int]:
         """Bytes one seed holds at once, by part, estimated from shapes (P parameters):
 
-            segment      one segment (observations twice, with the final ones; its start carry)
+            segment      one segment (observations twice, with the final ones; its start carry); two with
+                         lag ≥ 1 (the one the learner learns and the one the actors act meanwhile)
             carry        3 × the actors' carry (the actors', the learner's recomputation, its VJP's residuals)
             parameters   (4 + lag) × P × itemsize   (parameters, RMSProp's ν, a gradient and its running sum,
                                                       the lag's parameter sets)
             backprop     tbptt: the forward's activations over the segment, ≈ 4 × M × the carry's state
         """
         c = self.config
-        state = self._state_shapes()
-        carry = _bytes(state.carry)
-        parts = {"segment": self.rollout_bytes(), "carry": 3 * carry,
+        carry = _bytes(self._carry_shapes())
+        parts = {"segment": (2 if self.pipelined else 1) * self.rollout_bytes(), "carry": 3 * carry,
                  "parameters": (4 + c.lag) * self.parameter_count().total * jnp.dtype(c.dtype).itemsize}
         if c.gradient == "tbptt":
             parts["backprop"] = 4 * c.unroll * carry
@@ -218,8 +314,17 @@ class R2ACAgent:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _state_shapes(self) -> RunState:
-        return jax.eval_shape(self.init, jax.random.PRNGKey(0))
+    def _carry_shapes(self) -> Any:
+        params = jax.eval_shape(self.network.init, jax.random.PRNGKey(0))
+        return jax.eval_shape(lambda p: self.network.initial_carry(p, self.config.num_envs), params)
+
+    def _segment_shapes(self) -> Segment:
+        if self.jax_native:
+            state = jax.eval_shape(self.init, jax.random.PRNGKey(0))
+            return jax.eval_shape(lambda s: self._act(s)[1], state)
+        from rtrl.agents.r2ac_actors import host_segment_shapes
+
+        return host_segment_shapes(self)
 
     def _act(self, state: RunState) -> tuple[RunState, Segment]:
         return act(self.network, self.env, self.behaviour_params(state), state, self.config.unroll)

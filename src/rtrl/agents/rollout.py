@@ -20,7 +20,8 @@ import numpy as np
 from rtrl.agents.network import ActorCritic
 from rtrl.envs.episodes import EpisodeStep, episode_step
 
-__all__ = ["Rollout", "RunState", "SeedsStep", "host_rollout", "jax_rollout", "step_seeds", "track_episodes"]
+__all__ = ["ActorStep", "HOST_ROWS", "HostPolicy", "Rollout", "RunState", "SeedsStep", "actor_step", "host_rollout",
+           "jax_rollout", "make_host_policy", "step_seeds", "track_episodes"]
 
 
 class RunState(NamedTuple):
@@ -83,6 +84,39 @@ def track_episodes(xp: Any, episode_return: Any, episode_length: Any, reward: An
     return step
 
 
+class ActorStep(NamedTuple):
+    """One step of the actors of a batched JAX-native env (`actor_step`): the state after it and
+    everything a caller may store of it (the row before it is the old state's obs, first and carry)."""
+
+    state: RunState  # after the step: env state, next obs (in the state's dtype), first = done, carry, episodes, rng
+    action: jax.Array  # (E,) int32 or (E, A): the sampled (unclipped) action
+    log_prob: jax.Array  # (E,) log π(a_t|·) of the acting parameters
+    value: jax.Array  # (E,) V(obs_t)
+    reward: jax.Array  # (E,) as the env gave it
+    done: jax.Array  # (E,) bool
+    terminated: jax.Array  # (E,) bool
+    truncated: jax.Array  # (E,) bool
+    final_obs: jax.Array  # (E, ...) the real last observation where done (= the next obs otherwise)
+    finished_return: jax.Array  # (E,) return of the episode that ended at t (0 where not done)
+    finished_length: jax.Array  # (E,)
+
+
+def actor_step(net: ActorCritic, env: Any, params: Any, s: RunState) -> ActorStep:
+    """One step of the batched JAX-native ``env`` with ``params``: the network step from ``s.carry``
+    on ``s.obs`` (the carry reset where ``s.first``), an action sampled from the policy, the env step
+    and the episode counters. The one actor step of PPO's `jax_rollout` and R2AC's actors
+    (`rtrl.agents.r2ac.act`); each stores what it needs of the result."""
+    rng, k_act, k_env = jax.random.split(s.rng, 3)
+    carry_t, policy, value = net.step(params, s.carry, s.obs, s.first)
+    action = policy.sample(k_act)
+    env_state, obs, reward, done, info = env.step(s.env_state, env_action(env.action_space, action), k_env)
+    episode = track_episodes(jnp, s.episode_return, s.episode_length, reward, done, info)
+    state = s._replace(env_state=env_state, obs=jnp.asarray(obs, s.obs.dtype), first=done, carry=carry_t,
+                       episode_return=episode.running_return, episode_length=episode.running_length, rng=rng)
+    return ActorStep(state, action, policy.log_prob(action), value, reward, done, info["terminated"],
+                     info["truncated"], info["final_obs"], episode.finished_return, episode.finished_length)
+
+
 def jax_rollout(net: ActorCritic, env: Any, state: RunState, num_steps: int,
                 buffer: Rollout | None = None) -> tuple[RunState, Rollout]:
     """``num_steps`` steps of a JAX-native `VmapEnv` in one loop with the current parameters.
@@ -97,25 +131,16 @@ def jax_rollout(net: ActorCritic, env: Any, state: RunState, num_steps: int,
     params = state.params
 
     def step(s: RunState) -> tuple[RunState, Rollout]:
-        rng, k_act, k_env = jax.random.split(s.rng, 3)
-        carry_t, policy, value = net.step(params, s.carry, s.obs, s.first)
-        action = policy.sample(k_act)
-        log_prob = policy.log_prob(action)
-        env_state, obs, reward, done, info = env.step(s.env_state, env_action(env.action_space, action), k_env)
-        truncated, terminated = info["truncated"], info["terminated"]
-        zeros = jnp.zeros_like(value)
+        a = actor_step(net, env, params, s)
+        zeros = jnp.zeros_like(a.value)
         # V(final_obs) only matters where an episode was cut by a time limit; skip it otherwise.
-        trunc_value = jax.lax.cond(jnp.any(truncated),
-                                   lambda: jnp.where(truncated, net.value_only(params, carry_t, info["final_obs"]),
+        trunc_value = jax.lax.cond(jnp.any(a.truncated),
+                                   lambda: jnp.where(a.truncated, net.value_only(params, a.state.carry, a.final_obs),
                                                      zeros),
                                    lambda: zeros)
-        ep_ret, ep_len, fin_ret, fin_len = track_episodes(jnp, s.episode_return, s.episode_length, reward, done,
-                                                              info)
-        row = Rollout(s.obs, s.first, s.carry, action, log_prob, value, reward.astype(value.dtype), done,
-                      terminated, truncated, trunc_value, fin_ret, fin_len)
-        s = s._replace(env_state=env_state, obs=obs, first=done, carry=carry_t, episode_return=ep_ret,
-                       episode_length=ep_len, rng=rng)
-        return s, row
+        row = Rollout(s.obs, s.first, s.carry, a.action, a.log_prob, a.value, a.reward.astype(a.value.dtype), a.done,
+                      a.terminated, a.truncated, trunc_value, a.finished_return, a.finished_length)
+        return a.state, row
 
     if buffer is None:
         rows = jax.eval_shape(lambda s: step(s)[1], state)
@@ -134,27 +159,40 @@ def jax_rollout(net: ActorCritic, env: Any, state: RunState, num_steps: int,
 class HostPolicy(NamedTuple):
     """The jitted pieces of a host rollout, batched over a leading seed axis S (one call for all seeds)."""
 
-    buffers: Any  # (state, num_steps) -> zeroed device buffers for obs, first, carry, action, log_prob, value
+    buffers: Any  # (params, carry, obs, first, key) -> zeroed device buffers {field: (num_steps, ...)} of `stored`
     act: Any  # (params, carry, obs, first, keys, buffers, t) -> (carry_t, env_action, buffers with row t written)
     value: Any  # (params, carry_t, obs) -> V
+    stored: tuple[str, ...]  # the fields written each step
 
 
-def make_host_policy(net: ActorCritic, action_space: Any, num_steps: int) -> HostPolicy:
-    def buffers(params, carry, obs, first, key):
-        _, _, action, log_prob, value = act_only(params, carry, obs, first, key)
-        row = (obs, first, carry, action, log_prob, value)
-        return jax.tree.map(lambda x: jnp.zeros((num_steps,) + x.shape, x.dtype), row)
+# What a host rollout can store of each step (the carry is the one BEFORE the step); PPO stores all of them.
+HOST_ROWS = ("obs", "first", "carry", "action", "log_prob", "value")
+
+
+def make_host_policy(net: ActorCritic, action_space: Any, num_steps: int,
+                     stored: Sequence[str] = HOST_ROWS) -> HostPolicy:
+    """The jitted, seed-batched policy step of a host rollout of ``num_steps`` steps that writes the
+    ``stored`` fields of `HOST_ROWS` of every step into device buffers (R2AC's actors store no
+    per-step carry and no value)."""
+    stored = tuple(stored)
+    unknown = [name for name in stored if name not in HOST_ROWS]
+    if unknown:
+        raise ValueError(f"stored fields must be among {HOST_ROWS}, got {unknown}.")
 
     def act_only(params, carry, obs, first, key):
         carry_t, policy, value = net.step(params, carry, obs, first)
         action = policy.sample(key)
-        return carry_t, env_action(action_space, action), action, policy.log_prob(action), value
+        row = {"obs": obs, "first": first, "carry": carry, "action": action, "log_prob": policy.log_prob(action),
+               "value": value}  # the carry BEFORE the step
+        return carry_t, env_action(action_space, action), {name: row[name] for name in stored}
+
+    def buffers(params, carry, obs, first, key):
+        _, _, row = act_only(params, carry, obs.astype(jnp.float32), first, key)
+        return jax.tree.map(lambda x: jnp.zeros((num_steps,) + x.shape, x.dtype), row)
 
     def act(params, carry, obs, first, keys, bufs, t):
         # obs and first arrive as host arrays and keys[t] is taken here: no eager device op per step
-        obs = obs.astype(jnp.float32)
-        carry_t, to_env, action, log_prob, value = act_only(params, carry, obs, first, keys[t])
-        row = (obs, first, carry, action, log_prob, value)  # row t holds the carry BEFORE step t
+        carry_t, to_env, row = act_only(params, carry, obs.astype(jnp.float32), first, keys[t])
         bufs = jax.tree.map(lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, t, 0), bufs, row)
         return carry_t, to_env, bufs
 
@@ -162,7 +200,7 @@ def make_host_policy(net: ActorCritic, action_space: Any, num_steps: int) -> Hos
     # the buffers are donated: each step writes one row in place
     return HostPolicy(jax.jit(seeds(buffers)),
                       jax.jit(seeds(act, in_axes=(0, 0, 0, 0, 0, 0, None)), donate_argnums=(5,)),
-                      jax.jit(seeds(net.value_only)))
+                      jax.jit(seeds(net.value_only)), stored)
 
 
 # What a wrapped env reports of the episode that ended (raw rewards): taken over the agent's own count.
@@ -215,9 +253,8 @@ def host_rollout(policy: HostPolicy, envs: Sequence[Any], state: RunState, num_s
         ep_ret, ep_len, host["episode_return"][:, t], host["episode_length"][:, t] = track_episodes(
             np, ep_ret, ep_len, host["reward"][:, t], step.done, step.episode_stats)
         obs, first = np.asarray(step.obs, obs.dtype), step.done
-    b_obs, b_first, b_carry, b_action, b_log_prob, b_value = bufs
-    dtype = b_value.dtype
-    rollout = Rollout(b_obs, b_first, b_carry, b_action, b_log_prob, b_value,
+    dtype = bufs["value"].dtype
+    rollout = Rollout(*(bufs[name] for name in HOST_ROWS),
                       jnp.asarray(host["reward"], dtype), jnp.asarray(host["done"]),
                       jnp.asarray(host["terminated"]), jnp.asarray(host["truncated"]),
                       jnp.asarray(host["truncation_value"], dtype),

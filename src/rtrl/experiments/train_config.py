@@ -103,12 +103,8 @@ class TrainConfig:
         if not agent.recurrent:
             defaults = type(agent)()
             agent = dataclasses.replace(agent, **{name: getattr(defaults, name) for name in CELL_FIELDS})
-        if isinstance(agent, R2ACConfig):
-            if envs.spec(self.env).backend != "jax":
-                raise ValueError(f"agent r2ac runs on JAX-native environments (jax/*) only for now; {self.env} is a "
-                                 "host environment (host actors are not implemented yet).")
-            if agent.total_updates is None:  # IMPALA's decay over the whole run, written into config.yaml
-                agent = dataclasses.replace(agent, total_updates=self.iterations)
+        if isinstance(agent, R2ACConfig) and agent.total_updates is None:  # IMPALA's decay over the whole run,
+            agent = dataclasses.replace(agent, total_updates=self.iterations)  # written into config.yaml
         object.__setattr__(self, self.family.section, agent)
 
     @property

@@ -4,7 +4,10 @@ Seed k (``seed + k``) initialises its parameters, environments and sampling from
 With a JAX-native environment the seeds run side by side under `jax.vmap`, one jitted call per
 iteration (rollout + update); with a host environment (popgym, MuJoCo) each seed has its own
 environments, stepped in lockstep with the others: one jitted policy call per step serves every
-seed, and the update is vmapped over the seeds.
+seed, and the update is vmapped over the seeds. R2AC with lag ≥ 1 pipelines the two halves
+(`rtrl.agents.r2ac_actors.Pipeline`): its state holds the segment in flight, and the actors act the
+next segment on their own thread while the learner updates on that one (same results as acting then
+learning; see `rtrl.agents.r2ac`).
 
 Wrapper statistics. A JAX-native environment keeps its wrappers' statistics (observation
 normalisation, reward scale) in ``RunState.env_state``. A host environment keeps them as attributes
@@ -107,14 +110,17 @@ def _checked(fn: Callable[..., tuple[agents.RunState, dict[str, Any]]]):
     return checked
 
 
-def make(config: TrainConfig, agent: agents.Agent | None = None) -> Seeds:
-    """The seeds of ``config``; ``agent`` (from ``config.make_agent()``) if already built."""
+def make(config: TrainConfig, agent: agents.Agent | None = None, *, overlap: bool = True) -> Seeds:
+    """The seeds of ``config``; ``agent`` (from ``config.make_agent()``) if already built. ``overlap``:
+    R2AC with lag ≥ 1 runs its actors on their own thread beside the learner (False: the same pipeline
+    in one thread; the same results)."""
     keys = [jax.random.PRNGKey(config.seed + k) for k in range(config.seeds)]
     agent = agent if agent is not None else config.make_agent()
+    if isinstance(agent, agents.R2ACAgent):
+        return _r2ac(config, agent, keys, overlap)
     if agent.jax_native and not agent.reuses_buffer:  # a streaming agent: no rollout to hand back
         batched = jax.jit(jax.vmap(_checked(agent._iteration)))
-        init = jax.jit(jax.vmap(agent.init))
-        return Seeds(agent, lambda: init(jnp.stack(keys)), batched, lambda s, it: s)
+        return Seeds(agent, _jax_init(agent, keys), batched, lambda s, it: s)
     if agent.jax_native:
         # One call per iteration for all seeds, writing the rollout into the previous one's memory (donated:
         # no new ≈200 MB buffer to allocate and zero-fill each iteration; see Agent.iteration_reusing).
@@ -128,21 +134,14 @@ def make(config: TrainConfig, agent: agents.Agent | None = None) -> Seeds:
             states, metrics, buffer[0] = batched(states, buffer[0])
             return states, metrics
 
-        # jitted: run eagerly, the vmapped init compiles each of its ~135 small operations apart (≈3 s more start-up)
-        init = jax.jit(jax.vmap(agent.init))
-        return Seeds(agent, lambda: init(jnp.stack(keys)), iteration, lambda s, it: s)
+        return Seeds(agent, _jax_init(agent, keys), iteration, lambda s, it: s)
     # Host environments hold their own state: each seed has its own envs; the seeds step in lockstep
     # (one policy call per step for all of them) and are updated together under vmap.
-    seed_envs = [agent.env] + [config.make_env() for _ in range(config.seeds - 1)]
+    seed_envs, init, after_restore = _host(config, agent, keys)
     if agent.learns_while_acting:  # a streaming agent learns during its host loop; only the finiteness check is left
         update = jax.jit(jax.vmap(_checked(lambda state, metrics: (state, metrics))))
     else:
         update = jax.jit(jax.vmap(_checked(agent.update)))
-
-    def init():
-        states = [dataclasses.replace(agent, env=env).init(key) for env, key in zip(seed_envs, keys)]
-        states = jax.tree.map(lambda *x: jnp.stack(x), *states)
-        return states._replace(env_state=_host_statistics(seed_envs))
 
     def iteration(states):
         if agent.learns_while_acting:
@@ -151,6 +150,25 @@ def make(config: TrainConfig, agent: agents.Agent | None = None) -> Seeds:
             states, data = agent.host_rollout_seeds(states, seed_envs)  # data: the rollout
         # the statistics the rollout left in the envs, so that a checkpoint of this state holds them
         return update(states._replace(env_state=_host_statistics(seed_envs)), data)
+
+    return Seeds(agent, init, iteration, after_restore, seed_envs)
+
+
+def _jax_init(agent: Any, keys: list[jax.Array]) -> Callable[[], agents.RunState]:
+    # jitted: run eagerly, the vmapped init compiles each of its ~135 small operations apart (≈3 s more start-up)
+    init = jax.jit(jax.vmap(agent.init))
+    return lambda: init(jnp.stack(keys))
+
+
+def _host(config: TrainConfig, agent: Any, keys: list[jax.Array]) -> tuple[list[Any], Callable, Callable]:
+    """A host run's seed envs (seed k's are ``envs[k]``; seed 0's are the agent's own), its ``init``
+    and its ``after_restore``. The list is refilled in place on restore."""
+    seed_envs = [agent.env] + [config.make_env() for _ in range(config.seeds - 1)]
+
+    def init():
+        states = [dataclasses.replace(agent, env=env).init(key) for env, key in zip(seed_envs, keys)]
+        states = jax.tree.map(lambda *x: jnp.stack(x), *states)
+        return states._replace(env_state=_host_statistics(seed_envs))
 
     def after_restore(states, it):
         # Each seed's wrapper stack, rebuilt to start from its checkpointed statistics (and keep
@@ -169,6 +187,36 @@ def make(config: TrainConfig, agent: agents.Agent | None = None) -> Seeds:
                                first=jnp.ones_like(states.first), carry=carry,
                                episode_return=jnp.zeros_like(states.episode_return),
                                episode_length=jnp.zeros_like(states.episode_length))
+
+    return seed_envs, init, after_restore
+
+
+def _r2ac(config: TrainConfig, agent: agents.R2ACAgent, keys: list[jax.Array], overlap: bool) -> Seeds:
+    """R2AC's seeds. Lag 0: a segment, then an update (JAX-native: one vmapped jitted call; host: the
+    actors' lockstep loop, then the vmapped update). Lag ≥ 1: the pipeline of `rtrl.agents.r2ac_actors`
+    (the state holds the segment in flight; the actors act the next one on their thread while the
+    learner learns, with ``overlap``)."""
+    if agent.jax_native:
+        seed_envs, init, after_restore = None, _jax_init(agent, keys), lambda s, it: s
+        record = None
+    else:
+        seed_envs, init, after_restore = _host(config, agent, keys)
+
+        def record(states):  # the statistics the actors left in the envs, so that a checkpoint holds them
+            return states._replace(env_state=_host_statistics(seed_envs))
+
+    if agent.pipelined:
+        from rtrl.agents.r2ac_actors import Pipeline
+
+        pipeline = Pipeline(agent, seed_envs, threaded=overlap, checked=_checked, after_acting=record)
+        return Seeds(agent, lambda: pipeline.start(init()), pipeline.iteration, after_restore, seed_envs)
+    if agent.jax_native:
+        return Seeds(agent, init, jax.jit(jax.vmap(_checked(agent._iteration))), after_restore)
+    learn = jax.jit(jax.vmap(_checked(agent._learn)))
+
+    def iteration(states):
+        states, segments = agent.act_seeds(states, seed_envs)
+        return learn(record(states), segments)
 
     return Seeds(agent, init, iteration, after_restore, seed_envs)
 
