@@ -1,7 +1,7 @@
 """The registry of environment names, `make`, `check`, and the listing (`names`, `families`).
 
 Nothing registers itself on import: every curated name is listed here, and the back-end behind it
-(popgym, gymnasium MuJoCo, ale-py) is imported only when the name is made. The ``gymnasium``
+(popgym, gymnasium MuJoCo, ale-py, envpool, gymnax) is imported only when the name is made. The ``gymnasium``
 family is open: ``gymnasium/<id>`` is any id of gymnasium's own registry (``gymnasium/CartPole-v1``),
 resolved when asked for.
 
@@ -22,14 +22,24 @@ from typing import Any, NamedTuple
 
 from rtrl import validate
 from rtrl.envs.atari import ATARI_INSTALL, ATARI_REQUIRES
+from rtrl.envs.envpool_atari import ENVPOOL_INSTALL, ENVPOOL_REQUIRES
 from rtrl.envs.errors import MissingExtraError
 from rtrl.envs.host import GymnasiumEnvs, HostEnv
 from rtrl.envs.jax_env import JaxEnv, VmapEnv
 from rtrl.frozendict import FrozenDict
 
-__all__ = ["EnvSpec", "Family", "check", "families", "make", "names", "spec"]
+__all__ = ["EnvSpec", "Family", "Requirement", "check", "families", "make", "names", "spec"]
 
 Check = Callable[[str, Any], Any]  # (label, value) -> canonical value; raises ValueError naming label
+
+
+class Requirement(NamedTuple):
+    """What an environment needs installed for some options (`EnvSpec.requirement`)."""
+
+    extra: str | None  # the optional dependency group, e.g. "atari"
+    requires: tuple[tuple[str, str], ...]  # (module, package) pairs that must be importable
+    install: str  # the command that installs them
+    when: str = ""  # the options that call for it, for messages: " with backend='envpool'"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +56,10 @@ class EnvSpec:
       checks: one check per option (``(label, value) -> value``, ValueError naming ``label``).
       requires: ``(module, package)`` pairs that must be importable.
       install: the command that installs what ``requires`` names.
+      requirement_for: when what is needed depends on the options (``atari``'s ``backend``): the
+        checked options -> `Requirement`; ``extra``/``requires``/``install`` describe the defaults.
+      check_together: a check of the options against each other, ``(name, options) -> options``,
+        run after the per-option checks (ValueError naming the options).
     """
 
     name: str
@@ -57,6 +71,8 @@ class EnvSpec:
     checks: Mapping[str, Check] = dataclasses.field(default_factory=FrozenDict)
     requires: tuple[tuple[str, str], ...] = ()
     install: str = ""
+    requirement_for: Callable[[Mapping[str, Any]], Requirement] | None = None
+    check_together: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
 
     @property
     def family(self) -> str:
@@ -72,12 +88,22 @@ class EnvSpec:
         """Whether everything the environment needs is installed."""
         return not self.missing
 
-    def require(self) -> None:
-        """Raise `MissingExtraError` (a ValueError) with the install command unless `installed`."""
-        missing = self.missing
+    def requirement(self, options: Mapping[str, Any] | None = None) -> Requirement:
+        """What the environment needs installed with ``options`` (checked; the defaults when None)."""
+        if self.requirement_for is not None:
+            return self.requirement_for({**self.options, **(options or {})})
+        return Requirement(self.extra, self.requires, self.install)
+
+    def require(self, options: Mapping[str, Any] | None = None) -> None:
+        """Raise `MissingExtraError` (a ValueError) with the install command unless what ``options``
+        (checked; the defaults when None) need is installed."""
+        need = self.requirement(options)
+        missing = tuple(package for module, package in need.requires if find_spec(module) is None)
         if missing:
-            what = f"the '{self.extra}' extra" if self.extra else "an optional dependency"
-            raise MissingExtraError(f"{self.name} needs {what} (missing: {', '.join(missing)}): {self.install}")
+            what = f"the '{need.extra}' extra" if need.extra else "an optional dependency"
+            raise MissingExtraError(
+                f"{self.name}{need.when} needs {what} (missing: {', '.join(missing)}): {need.install}"
+            )
 
     def check_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """Every option of this environment (defaults filled in), checked; ValueError names the option."""
@@ -90,8 +116,9 @@ class EnvSpec:
                 + ", ".join(f"{k}={v!r}" for k, v in self.options.items())
             )
         values = {**self.options, **options}
-        return {k: self.checks[k](f"{self.name}: option {k}", v) if k in self.checks else v
-                for k, v in values.items()}
+        checked = {k: self.checks[k](f"{self.name}: option {k}", v) if k in self.checks else v
+                   for k, v in values.items()}
+        return checked if self.check_together is None else self.check_together(self.name, checked)
 
 
 class Family(NamedTuple):
@@ -197,12 +224,48 @@ def _build_reacher_memory(*, num_envs: int, reveal_steps: int, max_episode_steps
 
 def _build_atari(game: str) -> Callable[..., HostEnv]:
     def build(*, num_envs: int, frame_stack: int, sticky_actions: float, noop_max: int,
-              terminal_on_life_loss: bool) -> HostEnv:
+              terminal_on_life_loss: bool, max_episode_steps: int, backend: str) -> HostEnv:
+        if backend == "envpool":
+            from rtrl.envs.envpool_atari import EnvpoolAtari
+
+            return EnvpoolAtari(game, num_envs, frame_stack=frame_stack, sticky_actions=sticky_actions,
+                                noop_max=noop_max, max_episode_steps=max_episode_steps)
         from rtrl.envs.atari import atari_factory
 
         factory = atari_factory(game, frame_stack=frame_stack, sticky_actions=sticky_actions, noop_max=noop_max,
-                                terminal_on_life_loss=terminal_on_life_loss)
+                                terminal_on_life_loss=terminal_on_life_loss, max_episode_steps=max_episode_steps)
         return GymnasiumEnvs([factory] * num_envs, flatten_obs=False, name=f"atari/{game}")
+
+    return build
+
+
+def _atari_requirement(options: Mapping[str, Any]) -> Requirement:
+    if options["backend"] == "envpool":
+        return Requirement("envpool", ENVPOOL_REQUIRES, ENVPOOL_INSTALL, " with backend='envpool'")
+    return Requirement("atari", ATARI_REQUIRES, ATARI_INSTALL)
+
+
+def _atari_check_together(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """What the envpool back-end cannot reproduce of the ale path is refused (see `rtrl.envs.envpool_atari`)."""
+    if options["backend"] == "envpool":
+        if options["noop_max"] == 0:
+            raise ValueError(f"{name}: option noop_max must be at least 1 with backend='envpool' (envpool 1.2.5 "
+                             "crashes with 0); got 0. Use backend='ale' for no no-ops at reset.")
+        if options["terminal_on_life_loss"]:
+            raise ValueError(f"{name}: option terminal_on_life_loss=True is not available with backend='envpool' "
+                             "(envpool continues the game after a life loss where the ale path restarts it); "
+                             "use backend='ale'")
+    return options
+
+
+def _build_minatar(game: str) -> Callable[..., JaxEnv]:
+    def build(*, num_envs: int | None, max_episode_steps: int | None, sticky_actions: float,
+              minimal_action_set: bool) -> JaxEnv:
+        from rtrl.envs.minatar import MinAtar
+
+        env: JaxEnv = MinAtar(game, max_episode_steps=max_episode_steps, sticky_actions=sticky_actions,
+                              minimal_action_set=minimal_action_set)
+        return env if num_envs is None else VmapEnv(env, num_envs)
 
     return build
 
@@ -232,7 +295,12 @@ FAMILY_DESCRIPTIONS: dict[str, tuple[str, str, str | None]] = {  # name -> (patt
     "popgym": ("popgym/<Task>", "every POPGym environment through the popgym package (host)", None),
     "mujoco": ("mujoco/<Robot>[-P|-V]",
                "gymnasium v5 MuJoCo robots; -P positions only, -V velocities only, Reacher-Memory (host)", None),
-    "atari": ("atari/<Game>", "Atari 2600 games through ale-py, standard preprocessing (host)", "atari"),
+    "atari": ("atari/<Game>",
+              "Atari 2600 games through ale-py (or envpool: backend='envpool'), standard preprocessing (host)",
+              "atari"),
+    "minatar": ("minatar/<Game>",
+                "MinAtar games, gymnax's JAX ports: pure functions, (C, 10, 10) observations, inside jit/scan/vmap",
+                "minatar"),
     "gymnasium": ("gymnasium/<id>",
                   "any id of gymnasium's registry, e.g. gymnasium/CartPole-v1 or gymnasium/Hopper-v5 (host)", None),
 }
@@ -240,7 +308,10 @@ FAMILY_DESCRIPTIONS: dict[str, tuple[str, str, str | None]] = {  # name -> (patt
 
 def _registry() -> dict[str, EnvSpec]:
     from rtrl.envs.atari import GAMES
+    from rtrl.envs.atari import BACKENDS, DEFAULT_MAX_EPISODE_STEPS
     from rtrl.envs.memory_chain import DEFAULT_LENGTH
+    from rtrl.envs.minatar import CHANNELS, MINATAR_INSTALL, MINATAR_REQUIRES
+    from rtrl.envs.minatar import GAMES as MINATAR_GAMES
     from rtrl.envs.mujoco import SPLITS
     from rtrl.envs.popgym_host import NEEDS_MAZELIB, level_names
     from rtrl.envs.popgym_jax import PORTS
@@ -282,12 +353,23 @@ def _registry() -> dict[str, EnvSpec]:
     add_mujoco("mujoco/Reacher-Memory", _build_reacher_memory,
                "Reacher-v5 with the target shown only at the episode's start", 50, reveal_steps=1)
     atari_options = FrozenDict(num_envs=1, frame_stack=1, sticky_actions=0.25, noop_max=30,
-                               terminal_on_life_loss=False)
+                               terminal_on_life_loss=False, max_episode_steps=DEFAULT_MAX_EPISODE_STEPS,
+                               backend="ale")
     atari_checks = FrozenDict(frame_stack=_positive_int, sticky_actions=_probability,
-                              noop_max=validate.non_negative_int, terminal_on_life_loss=validate.boolean, **NUM_ENVS)
+                              noop_max=validate.non_negative_int, terminal_on_life_loss=validate.boolean,
+                              max_episode_steps=_positive_int,
+                              backend=lambda label, value: validate.choice(label, value, BACKENDS), **NUM_ENVS)
     for game in GAMES:
-        add(EnvSpec(f"atari/{game}", "host", atari_options, _build_atari(game), "atari", f"Atari {game} (ale-py)",
-                    atari_checks, ATARI_REQUIRES, ATARI_INSTALL))
+        add(EnvSpec(f"atari/{game}", "host", atari_options, _build_atari(game), "atari",
+                    f"Atari {game} (ale-py, or envpool with backend='envpool')",
+                    atari_checks, ATARI_REQUIRES, ATARI_INSTALL, _atari_requirement, _atari_check_together))
+    minatar_options = FrozenDict(num_envs=None, max_episode_steps=None, sticky_actions=0.0, minimal_action_set=True)
+    minatar_checks = FrozenDict(num_envs=_optional_positive_int, max_episode_steps=_optional_positive_int,
+                                sticky_actions=_probability, minimal_action_set=validate.boolean)
+    for game in MINATAR_GAMES:
+        add(EnvSpec(f"minatar/{game}", "jax", minatar_options, _build_minatar(game), "minatar",
+                    f"MinAtar {game} (gymnax's JAX port), observations ({CHANNELS[game]}, 10, 10)",
+                    minatar_checks, MINATAR_REQUIRES, MINATAR_INSTALL))
     return r
 
 
@@ -357,15 +439,18 @@ def _gymnasium_spec(name: str) -> EnvSpec:
 # --- the public functions ----------------------------------------------------------------------
 def families() -> tuple[Family, ...]:
     """The families of names, each with its name pattern, a one-line description and its extra."""
+    from rtrl.envs.minatar import MINATAR_REQUIRES
+
+    requires = {"atari": ATARI_REQUIRES, "minatar": MINATAR_REQUIRES}
     out = []
     for name, (pattern, description, extra) in FAMILY_DESCRIPTIONS.items():
-        installed = all(find_spec(m) is not None for m, _ in ATARI_REQUIRES) if extra == "atari" else True
+        installed = all(find_spec(m) is not None for m, _ in requires.get(extra or "", ()))
         out.append(Family(name, pattern, description, extra, installed))
     return tuple(out)
 
 
 def names(family: str | None = None) -> list[str]:
-    """rtrl's curated names (``jax``, ``popgym``, ``mujoco``, ``atari``), or those of one family.
+    """rtrl's curated names (``jax``, ``popgym``, ``mujoco``, ``atari``, ``minatar``), or those of one family.
 
     ``names("gymnasium")`` lists gymnasium's registry as it stands (``gymnasium/<id>``); the
     gymnasium family is open, so ``names()`` leaves it out (`families` shows its pattern).
@@ -402,6 +487,10 @@ def _unknown(name: str) -> ValueError:
             if name in gym.registry:
                 close = [f"gymnasium/{name}"]
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    family = name.split("/", 1)[0] if "/" in name else ""
+    members = [n for n in candidates if n.startswith(family + "/")] if family else []
+    if 0 < len(members) <= 20:  # a known small family: list its names (e.g. the MinAtar games)
+        hint += f" The {family} family has: {', '.join(members)}."
     return ValueError(
         f"unknown environment {name!r}.{hint} Names are family/Task with family one of "
         f"{', '.join(sorted(FAMILY_DESCRIPTIONS))}; rtrl.envs.names() lists them all "
@@ -434,18 +523,18 @@ def check(name: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]
     """
     s = spec(name)
     checked = s.check_options({} if options is None else options)
-    s.require()
+    s.require(checked)
     return checked
 
 
 def make(name: str, **options: Any) -> JaxEnv | HostEnv:
     """Make the environment registered as ``name``, after `check`.
 
-    ``jax/*`` names give a `JaxEnv` (a `VmapEnv` of ``num_envs`` copies when ``num_envs`` is set);
-    every other name gives a `HostEnv` batch of ``num_envs`` (default 1) gymnasium envs.
+    ``jax/*`` and ``minatar/*`` names give a `JaxEnv` (a `VmapEnv` of ``num_envs`` copies when
+    ``num_envs`` is set); every other name gives a `HostEnv` batch of ``num_envs`` (default 1) envs.
     ``spec(name).options`` lists the options and their defaults.
     """
     s = spec(name)
     checked = s.check_options(options)
-    s.require()
+    s.require(checked)
     return s.build(**checked)
