@@ -12,8 +12,10 @@
 
 `names()` lists rtrl's curated environments: ``jax/*`` (JAX ports of POPGym tasks), ``popgym/*``
 (the popgym package; Morad et al. 2023), ``mujoco/*`` (gymnasium v5; ``-P`` positions only, ``-V``
-velocities only, ``Reacher-Memory``; the RTU paper, Elelimy et al. 2024) and ``atari/*`` (ale-py,
-the ``atari`` extra); ``names(family)`` one family. ``gymnasium/<id>`` takes any id of gymnasium's
+velocities only, ``Reacher-Memory``; the RTU paper, Elelimy et al. 2024), ``atari/*`` (ale-py,
+the ``atari`` extra; ``backend="envpool"`` runs the same games and preprocessing in envpool's C++
+batch, the ``envpool`` extra) and ``minatar/*`` (gymnax's JAX ports of the MinAtar games, JAX-native
+like ``jax/*``, observations ``(C, 10, 10)``; the ``minatar`` extra); ``names(family)`` one family. ``gymnasium/<id>`` takes any id of gymnasium's
 registry (options ``num_envs``, ``max_episode_steps``, ``hide`` = "velocities"/"positions" for a
 MuJoCo robot, ``render_mode``, ``make_kwargs``). `families()` describes the families; `spec(name)`
 describes a name (options, whether its optional dependencies are ``installed``); `check(name,
@@ -43,7 +45,7 @@ gymnasium's own vector envs default to the ``NEXT_STEP`` mode (the reset observa
 call late with a reward of 0, the action of that call ignored); the host back-end does not use
 it, and `from_gymnasium` accepts vector envs only in ``SAME_STEP`` mode.
 
-Observations are float32 arrays (flat vectors, except Atari frames): discrete parts are one-hot
+Observations are float32 arrays (flat vectors, except Atari and MinAtar images, channel-first): discrete parts are one-hot
 encoded as ``gymnasium.spaces.utils.flatten`` does, so a JAX port and its popgym original give
 identical vectors for identical states. Spaces are `Discrete` (integer actions ``0..n-1``) or
 `Box`. Actions outside the action space raise ``ValueError`` (outside ``jit``; see `check_action`).
