@@ -82,9 +82,10 @@ def resolve_stem(stem: str, observation_shape: Any, field: str = "stem") -> str:
         raise ValueError(f"{field}={stem!r}: {e}") from None
     return chosen
 
+
 @dataclasses.dataclass(frozen=True)
 class ActorCritic:
-    """Encoder → optional recurrent cell → actor and critic heads (hashable; static under jit).
+    """Stem and encoder → optional recurrent cell → actor and critic heads (hashable; static under jit).
 
     Attributes:
       observation_size: size of the flat observation (for images, C·H·W).
