@@ -33,8 +33,8 @@ def test_every_registered_environment(name):
         with pytest.raises(E.MissingExtraError, match=r"pip install 'popgym\[navigation\]'"):
             E.make(name)
         return
-    if s.extra == "atari" and (find_spec("ale_py") is None or find_spec("cv2") is None):
-        with pytest.raises(E.MissingExtraError, match=r"pip install 'rtrl\[atari\]'"):
+    if s.extra is not None and not s.installed:  # an optional family (atari, minatar) without its extra
+        with pytest.raises(E.MissingExtraError, match=rf"pip install 'rtrl\[{s.extra}\]'"):
             E.make(name)
         return
     rng = np.random.default_rng(0)
@@ -66,7 +66,7 @@ def test_every_registered_environment(name):
 def test_names_and_families():
     assert len(E.names("jax")) == 19 and len(E.names("popgym")) == 48
     assert len(E.names("mujoco")) == 14 and len(E.names("atari")) == 6
-    assert E.names() == E.names("jax") + E.names("popgym") + E.names("mujoco") + E.names("atari")
+    assert E.names() == E.names("jax") + E.names("popgym") + E.names("mujoco") + E.names("atari") + E.names("minatar")
     for robot in ("Hopper", "Walker2d", "HalfCheetah", "Ant"):
         assert {f"mujoco/{robot}-P", f"mujoco/{robot}-V"} <= set(E.names())
     assert {
@@ -77,13 +77,13 @@ def test_names_and_families():
         "atari/Qbert",
         "atari/Seaquest",
     } <= set(E.names())
-    with pytest.raises(ValueError, match="family must be one of 'jax', 'popgym', 'mujoco', 'atari', 'gymnasium', got 'gym'"):
+    with pytest.raises(ValueError, match="family must be one of 'jax', 'popgym', 'mujoco', 'atari', 'minatar', 'gymnasium', got 'gym'"):
         E.names("gym")
 
 
 def test_families_describe_every_name():
     families = E.families()
-    assert [f.name for f in families] == ["jax", "popgym", "mujoco", "atari", "gymnasium"]
+    assert [f.name for f in families] == ["jax", "popgym", "mujoco", "atari", "minatar", "gymnasium"]
     by_name = {f.name: f for f in families}
     assert by_name["gymnasium"].pattern == "gymnasium/<id>" and by_name["jax"].pattern == "jax/<Task>"
     assert all(f.description and "\n" not in f.description for f in families)

@@ -24,8 +24,11 @@ With ``sticky_actions=0`` one step with key ``k`` equals gymnax's ``env.step(k, 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import warnings
+from collections.abc import Iterator
 from importlib.util import find_spec
 from typing import Any, NamedTuple
 
@@ -74,6 +77,15 @@ def _gymnax(game: str, minimal_action_set: bool) -> tuple[Any, Any]:
     # cached here and leaked into later traces, so build them concretely whatever the caller's context
     with jax.ensure_compile_time_eval():
         return gymnax.make(f"{game}-MinAtar", use_minimal_action_set=minimal_action_set)
+
+
+@contextlib.contextmanager
+def _gymnax_mode() -> Iterator[None]:
+    """JAX's 32-bit mode, without the warning gymnax's Asterix triggers there by asking for int64
+    (it gets int32, which is what it uses in 32-bit mode anyway)."""
+    with jax.enable_x64(False), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Explicitly requested dtype int64", category=UserWarning)
+        yield
 
 
 def default_max_episode_steps(game: str) -> int:
@@ -139,7 +151,8 @@ class MinAtar(JaxEnv):
             validate.number_in("sticky_actions", self.sticky_actions, 0.0, 1.0, what="(a probability)"),
         )
         validate.boolean("minimal_action_set", self.minimal_action_set)
-        _gymnax(self.game, self.minimal_action_set)  # MissingExtraError without gymnax; built outside any trace
+        require_minatar()  # before the cached build, which would skip the check once built
+        _gymnax(self.game, self.minimal_action_set)  # built here, outside any trace
 
     # -- gymnax ------------------------------------------------------------------------------
     @property
@@ -181,7 +194,7 @@ class MinAtar(JaxEnv):
     # gymnax's games run in JAX's 32-bit mode even where the caller enabled 64-bit (jax_enable_x64): its
     # Freeway mixes int32 and default-int arrays in one lax.select and fails in 64-bit mode
     def reset_env(self, key: jax.Array) -> tuple[MinAtarState, jax.Array]:
-        with jax.enable_x64(False):
+        with _gymnax_mode():
             obs, game = self.gymnax_env.reset_env(key, self.gymnax_params)
             game = _canonical(game)
         return MinAtarState(game, jnp.zeros((), jnp.int32)), self._channel_first(obs)
@@ -195,7 +208,7 @@ class MinAtar(JaxEnv):
             action = jnp.where(repeat, state.last_action, action)
         action = jnp.asarray(action, jnp.int32)
         env, params = self.gymnax_env, self.gymnax_params
-        with jax.enable_x64(False):
+        with _gymnax_mode():
             obs, game, reward, terminated, _ = env.step_env(key, state.game, action, params)
             game = _canonical(game)
             terminated = jnp.asarray(terminated, bool)
