@@ -288,8 +288,9 @@ def test_evaluate_reports_the_raw_return_on_host_envs():
 def test_evaluate_without_wrappers_sums_the_env_rewards():
     agent = _payout_agent(statistics=WrapperStatistics())
     agent = dataclasses.replace(agent, config=dataclasses.replace(agent.config, wrappers="none"),
-                                network=dataclasses.replace(agent.network, observation_size=2),
-                                params=dataclasses.replace(agent.network, observation_size=2).init(
+                                network=dataclasses.replace(agent.network, observation_size=2, observation_shape=(2,)),
+                                params=dataclasses.replace(agent.network, observation_size=2,
+                                                           observation_shape=(2,)).init(
                                     jax.random.PRNGKey(0)))
     result = rtrl.evaluate(agent, Payout(), episodes=2, deterministic=True)
     assert result.returns[0] in (PAY[0] * LENGTH, PAY[1] * LENGTH) and result.lengths == (LENGTH, LENGTH)

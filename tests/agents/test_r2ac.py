@@ -10,6 +10,8 @@ carry); the actor not passing ``first`` to the network (no resets) fails
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any
 
 import jax
@@ -87,11 +89,11 @@ def test_config_refuses_bad_input(field, value, words):
 
 
 class PixelEnv(JaxEnv):
-    """A stand-in for a pixel environment: (4, 4, 1) observations; never stepped."""
+    """A stand-in for a pixel environment: (1, 4, 4) images, channel-first; never stepped."""
 
     @property
     def observation_space(self) -> Box:
-        return Box((4, 4, 1), 0.0, 1.0)
+        return Box((1, 4, 4), 0.0, 1.0)
 
     @property
     def action_space(self) -> Discrete:
@@ -101,8 +103,16 @@ class PixelEnv(JaxEnv):
 def test_make_refuses_bad_environments():
     with pytest.raises(ValueError, match=r"num_envs=2 but the env is batched as \(3,\)"):
         make_agent(tiny(), rtrl.envs.make("jax/MemoryChain", num_envs=3))
-    with pytest.raises(ValueError, match="flat observation vectors"):
-        make_agent(tiny(), PixelEnv())
+    with pytest.raises(ValueError, match=r"stem='dense' takes flat observation vectors, but the observations are "
+                                         r"images of shape \(1, 4, 4\).*valid for them: 'auto', 'nature', 'impala', "
+                                         r"'minatar'"):
+        make_agent(dataclasses.replace(tiny(), stem="dense"), PixelEnv())
+    with pytest.raises(ValueError, match=r"stem='nature'.*\(1, 4, 4\)"):  # too small for its 8x8 stride-4 layer
+        make_agent(dataclasses.replace(tiny(), stem="nature"), PixelEnv())
+    with pytest.raises(ValueError, match=r"stem='minatar' is a convolutional stem for images"):
+        make_agent(dataclasses.replace(tiny(), stem="minatar"), rtrl.envs.make("jax/MemoryChain"))
+    with pytest.raises(ValueError, match="the PPO agents take flat observation vectors.*--agent r2ac"):
+        rtrl.agents.make(rtrl.agents.PPOConfig(num_envs=2), PixelEnv())
     with pytest.raises(ValueError, match="action='continuous' does not match"):
         make_agent(tiny(action="continuous"), chain())
     with pytest.raises(TypeError, match="R2ACConfig"):

@@ -32,6 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import rtrl
+
 jax.config.update("jax_enable_x64", True)  # as tests/conftest.py: the configs below are float64
 
 from rtrl.agents import vtrace
@@ -347,3 +349,40 @@ def test_agent_learns_on_images_with_a_conv_stem(gradient, stem_gradient):
     assert all(np.isfinite(float(v)) for v in metrics.values())
     moved = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), new_state.params["stem"], state.params["stem"])
     assert max(jax.tree.leaves(moved)) > 0
+
+
+def test_a_conv_stem_agent_saves_loads_and_acts_on_images(tmp_path):
+    """The saved file records the image shape: loaded, the agent has the same conv stem and parameters,
+    takes (B, C, H, W) observations and refuses flat ones (a file holding only the flat size would
+    reload as a dense network)."""
+    from rtrl.agents.policy import TrainedAgent
+    from rtrl.envs import Discrete as EnvDiscrete
+    from rtrl.experiments.train_config import TrainConfig
+
+    cfg = R2ACConfig(num_envs=2, unroll=3, hidden_size=4, head=(4,), dtype="float32")
+    net = ActorCritic.from_config(cfg, (2, 6, 6), 2, True)
+    params = net.init(jax.random.PRNGKey(1))
+    agent = TrainedAgent(config=TrainConfig(env="jax/RepeatPreviousEasy", r2ac=cfg, wrappers="none"),
+                         network=net, params=params, action_space=EnvDiscrete(2))
+    path = str(tmp_path / "agent.npz")
+    rtrl.agents.save(agent, path)
+    loaded = rtrl.load(path)
+    assert loaded.network.stem == "minatar" and loaded.observation_shape == (2, 6, 6)
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), loaded.params, params))
+    obs = jnp.ones((3, 2, 6, 6), jnp.float32)
+    actions, _ = loaded.act(obs, loaded.initial_carry(3), first=True, deterministic=True)
+    want, _ = agent.act(obs, agent.initial_carry(3), first=True, deterministic=True)
+    assert actions.shape == (3,) and jnp.array_equal(actions, want)
+    with pytest.raises(ValueError, match=r"obs must have shape \(batch, 2, 6, 6\)"):
+        loaded.act(jnp.ones((3, 72)), loaded.initial_carry(3), first=True, deterministic=True)
+
+
+def test_the_standard_wrapper_stack_leaves_images_as_they_are():
+    """No previous action/reward appended to images (nowhere to put them); asked for explicitly, refused."""
+    from rtrl.envs import wrappers
+
+    env = wrappers.standard(VmapEnv(Flashes(), 2), normalize_obs=False, normalize_reward=False)
+    assert env.observation_space.shape == (2, 6, 6)
+    with pytest.raises(ValueError, match=r"needs flat \(1-D\) observations"):
+        wrappers.standard(VmapEnv(Flashes(), 2), normalize_obs=False, normalize_reward=False,
+                          previous_action_and_reward=True)

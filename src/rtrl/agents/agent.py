@@ -215,10 +215,14 @@ def make(config: PPOConfig | StreamConfig | R2ACConfig, env: Any) -> Agent | Str
     else:
         raise TypeError(f"env must be an rtrl JaxEnv or HostEnv (from rtrl.envs.make), got {type(env).__name__}.")
     obs_space = env.observation_space
-    if not isinstance(obs_space, Box) or len(obs_space.shape) != 1:
-        raise ValueError(f"the agents take flat observation vectors (a dense encoder); env {env.name} has "
-                         f"observations {obs_space}. Pixel observations need a vision stem, which rtrl's agents "
-                         "do not have yet.")
+    if not isinstance(obs_space, Box):
+        raise ValueError(f"unsupported observation space {obs_space} of env {env.name}: a Box.")
+    observation_shape = tuple(int(d) for d in obs_space.shape)
+    if family.config is R2ACConfig:
+        config.stem_for(observation_shape)  # a stem that does not fit the observations is refused, naming `stem`
+    elif len(observation_shape) != 1:
+        raise ValueError(f"the {family.kind} take flat observation vectors (a dense encoder); env {env.name} "
+                         f"has observations {obs_space}. Pixel observations need a conv stem: --agent r2ac.")
     space = env.action_space
     if isinstance(space, Discrete):
         kind, size = "discrete", space.n
@@ -234,18 +238,20 @@ def make(config: PPOConfig | StreamConfig | R2ACConfig, env: Any) -> Agent | Str
     if family.config is StreamConfig:
         return make_stream(config, env, *sizes)
     if family.config is R2ACConfig:
-        return R2ACAgent(config, env, build_network(config, *sizes), r2ac_optimizer(config))
+        network = build_network(config, observation_shape, int(size), kind == "discrete")
+        return R2ACAgent(config, env, network, r2ac_optimizer(config))
     optimizer = ppo.make_optimizer(config.learning_rate, eps=config.adam_eps, max_grad_norm=config.max_grad_norm)
     return Agent(config, env, build_network(config, *sizes), optimizer)
 
 
-def build_network(config: PPOConfig | StreamConfig | R2ACConfig, observation_size: int, action_size: int,
-                  discrete: bool) -> Any:
+def build_network(config: PPOConfig | StreamConfig | R2ACConfig, observation: int | tuple[int, ...],
+                  action_size: int, discrete: bool) -> Any:
     """The network an agent of ``config`` learns: an `ActorCritic` for a PPO agent or R2AC, the streaming
-    agent's own (`rtrl.agents.stream_network`) for a streaming one."""
+    agent's own (`rtrl.agents.stream_network`) for a streaming one. ``observation``: the flat size, or
+    the shape of one observation ((C, H, W) images for R2AC's conv stems)."""
     if isinstance(config, StreamConfig):
-        return stream_network(config, observation_size, action_size, discrete)
-    return ActorCritic.from_config(config, observation_size, action_size, discrete)
+        return stream_network(config, observation, action_size, discrete)
+    return ActorCritic.from_config(config, observation, action_size, discrete)
 
 
 def to_numpy(metrics: dict[str, jax.Array]) -> dict[str, float]:

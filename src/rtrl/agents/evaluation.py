@@ -172,9 +172,9 @@ def _jax_name(env: str | None, agent: TrainedAgent) -> bool:
 
 def _check_compatible(agent: TrainedAgent, env: JaxEnv | HostEnv) -> None:
     shape = env.observation_space.shape
-    if shape != (agent.observation_size,):
+    if tuple(shape) != agent.observation_shape:
         raise ValueError(f"env {env.name} gives observations of shape {shape} behind the agent's wrappers; the agent "
-                         f"was trained on {agent.config.env} with observations of shape ({agent.observation_size},).")
+                         f"was trained on {agent.config.env} with observations of shape {agent.observation_shape}.")
     space, net = env.action_space, agent.network
     if isinstance(space, Discrete) != net.discrete or \
             (isinstance(space, Discrete) and space.n != net.action_size) or \

@@ -121,8 +121,13 @@ class TrainedAgent:
 
     @property
     def observation_size(self) -> int:
-        """Size of the observations `act` takes (after the wrapper stack)."""
+        """Size of the observations `act` takes (after the wrapper stack; C·H·W for images)."""
         return self.network.observation_size
+
+    @property
+    def observation_shape(self) -> tuple[int, ...]:
+        """Shape of one observation `act` takes: (observation_size,), or (C, H, W) for a conv stem."""
+        return self.network.observation_shape
 
     def initial_carry(self, batch_size: int) -> Any:
         """The zero recurrent state (and RTRL traces) for ``batch_size`` environments; ``()`` for an MLP."""
@@ -145,8 +150,9 @@ class TrainedAgent:
         Returns: actions (B,) int32 or (B, A) float32 clipped to the action space, and the new carry.
         """
         obs = jnp.asarray(obs, jnp.float32)
-        if obs.ndim != 2 or obs.shape[1] != self.observation_size:
-            raise ValueError(f"obs must have shape (batch, {self.observation_size}) (observations of the agent's "
+        if obs.ndim != 1 + len(self.observation_shape) or obs.shape[1:] != self.observation_shape:
+            shape = ", ".join(str(d) for d in self.observation_shape)
+            raise ValueError(f"obs must have shape (batch, {shape}) (observations of the agent's "
                              f"wrapped environment), got {tuple(obs.shape)}.")
         first = jnp.asarray(first)
         if first.dtype != bool:

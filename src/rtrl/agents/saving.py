@@ -60,8 +60,8 @@ def save(agent: TrainedAgent, path: str) -> str:
     if os.path.isdir(path):
         raise ValueError(f"path {path!r} is a directory; give a file name, e.g. {os.path.join(path, 'agent.npz')!r}.")
     net = agent.network
-    meta = {"network": {"observation_size": net.observation_size, "action_size": net.action_size,
-                        "discrete": net.discrete},
+    meta = {"network": {"observation_size": net.observation_size, "observation_shape": list(net.observation_shape),
+                        "action_size": net.action_size, "discrete": net.discrete},
             "action_space": _space_to_dict(agent.action_space), "seed": agent.seed, "env_steps": agent.env_steps,
             "rtrl_version": __version__}
     arrays: dict[str, np.ndarray] = {
@@ -116,7 +116,9 @@ def load(path: str) -> TrainedAgent:
     config = load_config(yaml.safe_load(str(data["config"])))
     meta = json.loads(str(data["meta"]))
     sizes = meta["network"]
-    network = build_network(config.agent_config, int(sizes["observation_size"]), int(sizes["action_size"]),
+    # files written before images were supported hold the flat size only
+    shape = tuple(int(d) for d in sizes.get("observation_shape") or (sizes["observation_size"],))
+    network = build_network(config.agent_config, shape if len(shape) > 1 else shape[0], int(sizes["action_size"]),
                             bool(sizes["discrete"]))
     params = _read_params(path, data, network)
     statistics = WrapperStatistics(*(_read_moments(data, wrapper) for wrapper in WrapperStatistics._fields))

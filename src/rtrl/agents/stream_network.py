@@ -98,6 +98,10 @@ class _Sizes:
         return self._policy_branch.observation_size
 
     @property
+    def observation_shape(self) -> tuple[int, ...]:
+        return (self.observation_size,)  # flat vectors only (no conv stem)
+
+    @property
     def action_size(self) -> int:
         return self._policy_branch.output_size
 

@@ -152,7 +152,8 @@ def standard(
 
     episode statistics (raw rewards) -> clip continuous actions (to ``clip_actions`` or the space's
     bounds) -> per-feature observation normalisation -> reward scaling (``gamma``) -> previous action
-    (one-hot) and previous reward appended (by default only for discrete action spaces, as in the paper).
+    (one-hot) and previous reward appended (by default only for discrete action spaces, as in the paper,
+    and flat observations: image observations (C, H, W) are left as they are).
 
     For evaluation, ``observation_moments`` (and ``reward_moments``) give the statistics of a trained
     stack (`observation_moments`, `reward_moments`) and ``update_statistics=False`` freezes them.
@@ -174,8 +175,8 @@ def standard(
         env = normalize_observation(env, moments=observation_moments, update=update_statistics)
     if normalize_reward:
         env = scale_reward(env, gamma=gamma, moments=reward_moments, update=update_statistics)
-    if previous_action_and_reward is None:
-        previous_action_and_reward = isinstance(env.action_space, Discrete)
+    if previous_action_and_reward is None:  # images (C, H, W) have no feature axis to append them to
+        previous_action_and_reward = isinstance(env.action_space, Discrete) and len(env.observation_space.shape) == 1
     if previous_action_and_reward:
         env = previous_action_reward(env)
     return env
