@@ -3,6 +3,8 @@ any work, exact resume (the lagged behaviour parameters included), presets, save
 
 from __future__ import annotations
 
+import dataclasses
+
 import re
 import threading
 
@@ -139,8 +141,16 @@ def test_irie_presets_build(name):
     config = config_lib.from_dict(TrainConfig, training_presets.get(name))
     assert config.r2ac is not None and config.ppo is None and config.stream is None
     assert config.r2ac.cell == "elstm" and config.r2ac.gradient == "rtrl"
+    spec = rtrl.envs.spec(config.env)
+    if not spec.installed:  # atari/ and minatar/ without their extras: refused, naming the pip command
+        with pytest.raises(rtrl.envs.MissingExtraError, match=rf"pip install 'rtrl\[{spec.extra}\]'"):
+            config.make_agent()
+        return
+    if config.env.startswith("atari/"):  # a whole Atari network at N = 16 is big: its parts, not a run
+        config = dataclasses.replace(config, r2ac=dataclasses.replace(config.r2ac, num_envs=1))
     agent = config.make_agent()
     assert agent.parameter_count().recurrent > 0
+    assert agent.network.stem == {"atari": "nature", "minatar": "minatar"}.get(spec.family, "dense")
 
 
 def test_the_python_api_trains_saves_loads_and_evaluates_r2ac(tmp_path):

@@ -15,8 +15,13 @@ Hopper with hidden velocities (Hopper-P) for 1M. Swap the learner with ``--gradi
 
 The ``irie/`` presets run R2AC (`R2ACConfig`: IMPALA's V-trace actor-critic, 16 environments,
 segments of M = 10 steps) with an eLSTM of 128 units learning by exact RTRL, as in Irie et al. 2024
-(arXiv 2305.19044): the POPGym ports (``irie/popgym-<task>``, 2M steps) and MemoryChain of length
-40 (``irie/memorychain-40``), a memory four segments long, where T-BPTT(M) cannot see the context.
+(arXiv 2305.19044): the POPGym ports (``irie/popgym-<task>``, 2M steps); MemoryChain of length 40
+(``irie/memorychain-40``, the paper's eLSTM initialisation), a memory four segments long, where
+T-BPTT(M) cannot see the context, and of lengths 16 and 24 (``irie/memorychain-16``/``-24``, 1M steps,
+the eLSTM's forget gate starting near 1); the MinAtar games (``irie/minatar-<game>``, the ``minatar``
+extra: M = 20, the minatar conv stem, 5M steps); and Atari (``irie/atari-<game>``, the ``atari``
+extra: the paper's five games and Pong, Table 2's M = 50 and 200M steps, 4 stacked frames, a
+Nature-CNN stem under an eLSTM of 256 units; the stem learns by back-propagation through the segment).
 Swap the learner with ``--gradient tbptt`` (T-BPTT(M)) or ``--gradient none`` (feed-forward).
 """
 
@@ -31,6 +36,12 @@ REAL_TIME_PPO = {"agent": "real-time-ppo", "cell": "rtu-linear", "hidden_size": 
 STREAM_AC = {"agent": "stream-ac", "gradient": "rtrl", "cell": "rtu-linear", "hidden_size": 64}
 MEMORY_CHAIN_LENGTHS = (4, 16, 64, 128)
 R2AC = {"agent": "r2ac", "gradient": "rtrl", "cell": "elstm", "hidden_size": 128, "num_envs": 16, "unroll": 10}
+# The eLSTM's forget gate starts at f ≈ 0.95 (the paper's b_f = 0 gives 0.5, a memory of a few steps, and
+# learns no MemoryChain here, not even L = 8)
+LONG_MEMORY = {"forget_bias": 3.0}
+MINATAR = ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
+# Irie et al.'s five Atari games (their Table 2), and Pong as a quick check that the pipeline learns
+ATARI = ("Breakout", "Gravitar", "MsPacman", "Qbert", "Seaquest", "Pong")
 
 
 def _presets() -> dict[str, dict[str, Any]]:
@@ -58,6 +69,17 @@ def _presets() -> dict[str, dict[str, Any]]:
         presets[f"irie/popgym-{short}"] = {"env": f"jax/{task}", "total_steps": 2_000_000, "r2ac": dict(R2AC)}
     presets["irie/memorychain-40"] = {"env": "jax/MemoryChain", "env_options": {"length": 40}, "wrappers": "no-previous",
                                       "total_steps": 2_000_000, "r2ac": dict(R2AC)}
+    for length in (16, 24):  # longer than M = 10, short enough for the eLSTM with a forget bias
+        presets[f"irie/memorychain-{length}"] = {
+            "env": "jax/MemoryChain", "env_options": {"length": length}, "wrappers": "no-previous",
+            "total_steps": 1_000_000, "r2ac": {**R2AC, "cell_options": dict(LONG_MEMORY)}}
+    for game in MINATAR:  # the minatar stem (one 3x3 conv, Dense 128) under the eLSTM
+        presets[f"irie/minatar-{game.lower()}"] = {"env": f"minatar/{game}", "total_steps": 5_000_000,
+                                                   "r2ac": {**R2AC, "unroll": 20, "stem": "minatar"}}
+    for game in ATARI:  # Table 2's setting: M = 50, 200M steps; a Nature-CNN stem, 4 stacked frames
+        presets[f"irie/atari-{game.lower()}"] = {
+            "env": f"atari/{game}", "env_options": {"frame_stack": 4}, "total_steps": 200_000_000,
+            "r2ac": {**R2AC, "hidden_size": 256, "unroll": 50, "stem": "nature"}}
     return presets
 
 
