@@ -22,7 +22,7 @@ from importlib.util import find_spec
 from typing import Any
 
 from rtrl import validate
-from rtrl.envs.errors import MissingExtraError
+from rtrl.envs.errors import MissingExtraError, require_extra
 
 __all__ = [
     "ATARI_INSTALL",
@@ -43,11 +43,7 @@ ATARI_INSTALL = "pip install 'rtrl[atari]' (from a clone: pip install -e '.[atar
 
 def require_atari() -> None:
     """Raise `MissingExtraError` (a ValueError) naming the extra unless ale-py and opencv are importable."""
-    missing = [pkg for mod, pkg in ATARI_REQUIRES if find_spec(mod) is None]
-    if missing:
-        raise MissingExtraError(
-            f"Atari environments need the 'atari' extra (missing: {', '.join(missing)}): {ATARI_INSTALL}"
-        )
+    require_extra("Atari environments need", "atari", ATARI_REQUIRES, ATARI_INSTALL, find_spec)
 
 
 def atari_factory(

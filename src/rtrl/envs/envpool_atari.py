@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from rtrl import validate
-from rtrl.envs.errors import MissingExtraError
+from rtrl.envs.errors import require_extra
 from rtrl.envs.host import HostEnv, Info, _check_seed, check_host_actions
 from rtrl.envs.spaces import Box, Discrete
 
@@ -40,11 +40,7 @@ ENVPOOL_INSTALL = "pip install 'rtrl[envpool]' (from a clone: pip install -e '.[
 
 def require_envpool() -> None:
     """Raise `MissingExtraError` (a ValueError) naming the extra unless envpool is importable."""
-    missing = [pkg for mod, pkg in ENVPOOL_REQUIRES if find_spec(mod) is None]
-    if missing:
-        raise MissingExtraError(
-            f"the envpool Atari back-end needs the 'envpool' extra (missing: {', '.join(missing)}): {ENVPOOL_INSTALL}"
-        )
+    require_extra("the envpool Atari back-end needs", "envpool", ENVPOOL_REQUIRES, ENVPOOL_INSTALL, find_spec)
 
 
 class EnvpoolAtari(HostEnv):

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from rtrl import validate
-from rtrl.envs.errors import MissingExtraError
+from rtrl.envs.errors import require_extra
 from rtrl.envs.jax_env import JaxEnv
 from rtrl.envs.spaces import Box, Discrete
 
@@ -60,11 +60,7 @@ MINATAR_INSTALL = "pip install 'rtrl[minatar]' (from a clone: pip install -e '.[
 
 def require_minatar() -> None:
     """Raise `MissingExtraError` (a ValueError) naming the extra unless gymnax (and six) are importable."""
-    missing = [pkg for mod, pkg in MINATAR_REQUIRES if find_spec(mod) is None]
-    if missing:
-        raise MissingExtraError(
-            f"MinAtar environments need the 'minatar' extra (missing: {', '.join(missing)}): {MINATAR_INSTALL}"
-        )
+    require_extra("MinAtar environments need", "minatar", MINATAR_REQUIRES, MINATAR_INSTALL, find_spec)
 
 
 @functools.cache
