@@ -23,7 +23,6 @@ after step 0 as the start carry makes the actor tests of tests/agents/test_r2ac.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import jax
@@ -35,7 +34,6 @@ jax.config.update("jax_enable_x64", True)  # as tests/conftest.py: the configs b
 
 from rtrl.agents import vtrace
 from rtrl.agents.r2ac import (
-    Segment,
     forward,
     rtrl_gradient,
     targets,
@@ -44,10 +42,11 @@ from rtrl.agents.r2ac import (
 from rtrl.agents.network import ActorCritic
 from rtrl.agents.r2ac_config import R2ACConfig
 
+from _r2ac_streams import ACTIONS, ENVS, M, PRE, Stream
+
 EXACT = 1e-9  # max relative error where exact (measured ~1e-15)
 DIFFERENT = 1e-3  # min relative difference where the gradients must differ
-OBS, ACTIONS, ENVS = 4, 3, 3
-PRE, M = 5, 6  # steps of the stream before the segment, and the segment's length
+OBS = 4
 
 
 def config(**overrides: Any) -> R2ACConfig:
@@ -55,62 +54,6 @@ def config(**overrides: Any) -> R2ACConfig:
                             "activation": "tanh", "entropy_coef": 0.05}
     base.update(overrides)
     return R2ACConfig(**base)
-
-
-class Stream:
-    """A stream of PRE + M steps of 3 environments (time-major) and the segment of its last M steps."""
-
-    def __init__(self, seed: int, all_start_at_segment: bool = False, discrete: bool = True):
-        rng = np.random.default_rng(seed)
-        steps = PRE + M
-        self.obs = rng.uniform(-1, 1, (steps, ENVS, OBS))
-        self.action = (rng.integers(0, ACTIONS, (steps, ENVS)).astype(np.int32) if discrete
-                       else rng.normal(size=(steps, ENVS, ACTIONS)))
-        self.reward = rng.uniform(-2, 2, (steps, ENVS))  # beyond [-1, 1]: the clipping matters
-        done = np.zeros((steps, ENVS), bool)
-        terminated = np.zeros((steps, ENVS), bool)
-        truncated = np.zeros((steps, ENVS), bool)
-        s = PRE  # the segment's first step in the stream
-        truncated[s + 2, 0] = True  # env 0: began at 0, truncated inside the segment
-        done[s - 1, 1] = True  # env 1: a new episode exactly at the segment's start ...
-        terminated[s - 1, 1] = True
-        terminated[s + 4, 1] = True  # ... that terminates inside it
-        done[1, 2] = True  # env 2: a new episode at stream step 2, before the segment ...
-        truncated[1, 2] = True
-        truncated[s + M - 1, 2] = True  # ... truncated at the segment's last step (x_M starts a new one)
-        if all_start_at_segment:
-            done[s - 1] = True
-            truncated[s - 1] = True
-        done |= terminated | truncated
-        self.done, self.terminated, self.truncated = done, terminated, truncated
-        self.first = np.concatenate([np.ones((1, ENVS), bool), done[:-1]])
-        self.final_obs = np.where(done[..., None], rng.uniform(-1, 1, (steps, ENVS, OBS)),
-                                  np.concatenate([self.obs[1:], self.obs[:1]]))
-        self.last_obs = rng.uniform(-1, 1, (ENVS, OBS))
-        self.last_first = done[-1]
-        self.behaviour_noise = rng.normal(0.0, 0.5, (M, ENVS))  # log μ = log π + noise: ρ on both sides of 1
-
-    def segment(self, net: Any, params: Any) -> Segment:
-        """The segment with the start carry of ``net`` (RTRL traces for an RTRL cell) after the PRE steps,
-        and behaviour log-probabilities near the network's own."""
-        carry = actor_carry(net, params, jnp.asarray(self.obs[:PRE]), jnp.asarray(self.first[:PRE]))
-        seg = slice(PRE, PRE + M)
-        a = lambda x: jnp.asarray(x[seg])
-        segment = Segment(carry, a(self.obs), a(self.first), a(self.action), jnp.zeros((M, ENVS)), a(self.reward),
-                          a(self.done), a(self.terminated), a(self.truncated), a(self.final_obs),
-                          jnp.asarray(self.last_obs), jnp.asarray(self.last_first), jnp.zeros((M, ENVS)),
-                          jnp.zeros((M, ENVS), jnp.int32))
-        log_prob = jax.jit(forward, static_argnums=0)(net, params, segment).log_prob
-        return segment._replace(behaviour_log_prob=log_prob + jnp.asarray(self.behaviour_noise))
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def actor_carry(net: Any, params: Any, obs: jax.Array, first: jax.Array) -> Any:
-    """The actor's carry after ``obs`` (T, N, D): ``net`` stepped from a zero carry with the same parameters."""
-    carry = net.initial_carry(params, obs.shape[1])
-    for t in range(obs.shape[0]):
-        carry, _, _ = net.step(params, carry, obs[t], first[t])
-    return carry
 
 
 def unrolled(net: Any, params: Any, stream: Stream, start: int, start_carry: Any = None) -> dict[str, jax.Array]:

@@ -41,7 +41,6 @@ from rtrl.agents.network import ActorCritic, resolve_stem
 from rtrl.agents.r2ac import R2ACAgent
 from rtrl.agents.r2ac_config import R2ACConfig
 from rtrl.agents.r2ac_learner import (
-    Segment,
     forward,
     make_optimizer,
     rtrl_gradient,
@@ -51,10 +50,17 @@ from rtrl.agents.r2ac_learner import (
 from rtrl.envs.jax_env import JaxEnv, VmapEnv
 from rtrl.envs.spaces import Box, Discrete
 
+from _r2ac_streams import ACTIONS, ENVS, M, PRE
+from _r2ac_streams import Stream as _Stream
+
+
+def Stream(seed: int) -> _Stream:
+    """The hand-made stream with image observations."""
+    return _Stream(seed, observation_shape=IMAGE)
+
 EXACT = 1e-9  # max relative error where exact
 DIFFERENT = 1e-3  # min relative difference where the gradients must differ
-IMAGE, ACTIONS, ENVS = (2, 5, 5), 3, 3
-PRE, M = 5, 6  # steps of the stream before the segment, and the segment's length
+IMAGE = (2, 5, 5)
 
 
 def config(**overrides: Any) -> R2ACConfig:
@@ -62,52 +68,6 @@ def config(**overrides: Any) -> R2ACConfig:
                             "activation": "tanh", "entropy_coef": 0.05, "stem": "minatar"}
     base.update(overrides)
     return R2ACConfig(**base)
-
-
-class Stream:
-    """PRE + M steps of 3 environments with image observations, and the segment of the last M steps."""
-
-    def __init__(self, seed: int):
-        rng = np.random.default_rng(seed)
-        steps = PRE + M
-        self.obs = rng.uniform(0, 1, (steps, ENVS) + IMAGE)
-        self.action = rng.integers(0, ACTIONS, (steps, ENVS)).astype(np.int32)
-        self.reward = rng.uniform(-2, 2, (steps, ENVS))
-        done = np.zeros((steps, ENVS), bool)
-        terminated = np.zeros((steps, ENVS), bool)
-        truncated = np.zeros((steps, ENVS), bool)
-        s = PRE
-        truncated[s + 2, 0] = True  # env 0: began at 0, truncated inside the segment
-        terminated[s - 1, 1] = True  # env 1: a new episode exactly at the segment's start ...
-        terminated[s + 4, 1] = True  # ... that terminates inside it
-        truncated[1, 2] = True  # env 2: a new episode at stream step 2 ...
-        truncated[s + M - 1, 2] = True  # ... truncated at the segment's last step
-        done = terminated | truncated
-        self.done, self.terminated, self.truncated = done, terminated, truncated
-        self.first = np.concatenate([np.ones((1, ENVS), bool), done[:-1]])
-        self.final_obs = np.where(done[(...,) + (None,) * 3], rng.uniform(0, 1, (steps, ENVS) + IMAGE),
-                                  np.concatenate([self.obs[1:], self.obs[:1]]))
-        self.last_obs = rng.uniform(0, 1, (ENVS,) + IMAGE)
-        self.last_first = done[-1]
-        self.behaviour_noise = rng.normal(0.0, 0.5, (M, ENVS))
-
-    def segment(self, net: ActorCritic, params: Any) -> Segment:
-        carry = actor_carry(net, params, jnp.asarray(self.obs[:PRE]), jnp.asarray(self.first[:PRE]))
-        seg = slice(PRE, PRE + M)
-        a = lambda x: jnp.asarray(x[seg])
-        segment = Segment(carry, a(self.obs), a(self.first), a(self.action), jnp.zeros((M, ENVS)), a(self.reward),
-                          a(self.done), a(self.terminated), a(self.truncated), a(self.final_obs),
-                          jnp.asarray(self.last_obs), jnp.asarray(self.last_first), jnp.zeros((M, ENVS)),
-                          jnp.zeros((M, ENVS), jnp.int32))
-        log_prob = jax.jit(forward, static_argnums=0)(net, params, segment).log_prob
-        return segment._replace(behaviour_log_prob=log_prob + jnp.asarray(self.behaviour_noise))
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def actor_carry(net: ActorCritic, params: Any, obs: jax.Array, first: jax.Array) -> Any:
-    """The actor's carry (with traces for an RTRL cell) after ``obs`` (T, N, ...), from a zero carry."""
-    step = lambda carry, xs: (net.step(params, carry, *xs)[0], None)
-    return jax.lax.scan(step, net.initial_carry(params, obs.shape[1]), (obs, first))[0]
 
 
 def unrolled(net: ActorCritic, params: Any, stream: Stream, start: int, start_state: Any = None,
