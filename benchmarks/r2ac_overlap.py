@@ -1,7 +1,7 @@
 """Where R2AC's time goes per frame, and how well its actors overlap its learner (issue 12, Deliver 8).
 
     python benchmarks/r2ac_overlap.py [--env popgym/RepeatPreviousEasy jax/RepeatPreviousEasy atari/Pong]
-        [--cell elstm] [--hidden-size 256] [--num-envs 16] [--unroll 50] [--iterations 20]
+        [--env-options '{frame_stack: 4}'] [--cell elstm] [--hidden-size 256] [--num-envs 16] [--unroll 50] [--iterations 20]
         [--gradient rtrl] [--repeats 3] [--csv benchmarks/r2ac_overlap.csv]
 
 Every measurement is on the objects ``rtrl train --agent r2ac`` builds (`TrainConfig.make_agent`,
@@ -40,6 +40,7 @@ from typing import Any
 
 import jax
 import numpy as np
+import yaml
 
 from rtrl.agents import R2ACConfig
 from rtrl.envs.jax_env import JaxEnv, VmapEnv
@@ -169,7 +170,8 @@ def measure(env_name: str, args: argparse.Namespace) -> dict[str, Any] | str:
                       gradient=args.gradient)
     steps = r2ac.rollout_size * (args.iterations + 2) * 4
     try:
-        config = TrainConfig(env=env_name, total_steps=steps, r2ac=r2ac)
+        config = TrainConfig(env=env_name, env_options=yaml.safe_load(args.env_options) or {}, total_steps=steps,
+                             r2ac=r2ac)
         seeds = train_seeds.make(config)
     except (ValueError, TypeError, ImportError) as e:  # a missing extra, an env the agent cannot take: say why
         return f"{type(e).__name__}: {e}"
@@ -186,7 +188,7 @@ def measure(env_name: str, args: argparse.Namespace) -> dict[str, Any] | str:
     us = {"env_us": 1e6 / env_rate, "actor_inference_us": max(1e6 / actors_rate - 1e6 / env_rate, 0.0),
           "learning_us": 1e6 / learner_rate}
     slower = min(actors_rate, learner_rate)
-    return {"env": env_name, "cell": args.cell, "gradient": args.gradient, "hidden_size": args.hidden_size,
+    return {"env": env_name, "env_options": args.env_options, "cell": args.cell, "gradient": args.gradient, "hidden_size": args.hidden_size,
             "num_envs": args.num_envs, "unroll": args.unroll, "iterations": args.iterations, "repeats": args.repeats,
             "env_steps_per_s": env_rate, "actors_steps_per_s": actors_rate, "learner_steps_per_s": learner_rate,
             "lag0_steps_per_s": lag0, "lag1_steps_per_s": lag1, "lag1_one_thread_steps_per_s": lag1_one_thread,
@@ -198,6 +200,8 @@ def measure(env_name: str, args: argparse.Namespace) -> dict[str, Any] | str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", nargs="+", default=list(DEFAULT_ENVS), help="environments (rtrl.envs names)")
+    parser.add_argument("--env-options", default="{}",
+                        help="YAML mapping of env options for every --env, e.g. '{frame_stack: 4}' (Irie et al.'s Atari)")
     parser.add_argument("--cell", default="elstm")
     parser.add_argument("--gradient", default="rtrl", choices=("rtrl", "tbptt", "none"))
     parser.add_argument("--hidden-size", type=int, default=256)
