@@ -11,7 +11,7 @@ starts (the whole stream, before and in the segment), and IMPALA's loss written 
   (clipped rewards, discounts, log-ratios, episode ends) equal the reference's;
 * RTRL (discrete actions; one case with a Gaussian policy): the learner's gradient equals ``jax.grad`` of the segment loss (targets constant) through the
   forward unrolled from the EPISODE START, for every parameter (no encoder), or for all but the
-  encoder (which gets its immediate gradient under an RTRL cell); it differs from the T-BPTT(M)
+  encoder (which gets the stem gradient under an RTRL cell: tests/agents/test_r2ac_stem.py); it differs from the T-BPTT(M)
   gradient, so the actor's start traces are used;
 * T-BPTT: the gradient equals ``jax.grad`` through the segment alone from the start state held
   constant, and equals the RTRL gradient when every episode starts at the segment's start.
@@ -135,7 +135,7 @@ def test_rtrl_gradient_is_bptt_from_episode_start(cell, encoder, discrete):
     tg = targets(cfg, segment, forward(net, params, segment))
     grads, _ = rtrl_gradient(net, cfg, params, segment, tg)
     want = jax.jit(jax.grad(lambda p: impala_loss(unrolled(net, p, stream, 0), tg, cfg)))(params)
-    # an encoder under an RTRL cell gets its immediate (one-step) gradient only: compare the rest
+    # an encoder under an RTRL cell gets the stem gradient (test_r2ac_stem.py): compare the rest
     skip = "encoder" if encoder else ""
     assert relative_error(grads, want, skip) < EXACT
     # T-BPTT(M) from the start state held constant: a different gradient (envs 0 and 2 began before the segment)

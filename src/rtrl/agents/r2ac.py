@@ -34,8 +34,9 @@ runs seeds side by side; for a host env the actors are a Python loop, see below)
      ∂L_t/∂(policy, value)); the carry starts as the actor's start carry and the traces are recomputed
      with θ step by step, e_t = F_t·e_{t−1} + b_t, so the cell receives Σ_t (∂L_t/∂h_t)ᵀ·e_t: with
      ``lag = 0`` the exact gradient of L through every step since each episode began, however long
-     before the segment (the heads get their exact gradient; an encoder under the cell its immediate
-     one). With ``lag > 0`` the start traces were computed with θ_b (Irie et al.'s approximation).
+     before the segment (the heads get their exact gradient; the layers below the cell, a conv stem or
+     an encoder, get ``stem_gradient``'s: back-propagation through the segment, or the immediate one;
+     see `rtrl.agents.r2ac_learner`). With ``lag > 0`` the start traces were computed with θ_b (Irie et al.'s approximation).
    * ``"tbptt"`` (`tbptt_gradient`): ``jax.grad`` through the segment's unrolled forward, the start
      state a constant: T-BPTT with truncation M.
    * ``"none"``: the same with no recurrent layer (a feed-forward network).
