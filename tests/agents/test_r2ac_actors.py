@@ -314,6 +314,23 @@ def test_interrupt_waits_for_the_actors():
     thread.close()
 
 
+def test_when_both_halves_fail_the_actors_error_is_kept():
+    """The learner's error is raised, with the actors' as its cause (neither is lost)."""
+    thread = ActorThread()
+
+    def actors():
+        raise RuntimeError("env crashed")
+
+    def learner():
+        time.sleep(0.1)
+        raise FloatingPointError("learner diverged")
+
+    with pytest.raises(FloatingPointError, match="learner diverged") as caught:
+        thread.run_beside(actors, learner)
+    assert isinstance(caught.value.__cause__, RuntimeError) and "env crashed" in str(caught.value.__cause__)
+    thread.close()
+
+
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")
 def test_ctrl_c_while_waiting_for_the_actors_does_not_hang():
     """A real SIGINT while the caller waits for a slow actor: KeyboardInterrupt, after the actor's call."""

@@ -241,6 +241,8 @@ def test_resolve_stem(stem, shape, want):
     ("nature", (4, 10, 10), r"stem='nature': the nature stem needs .* at least 36, .* \(4, 10, 10\)"),
     ("auto", (4, 1, 10), r"stem='auto': the minatar stem needs .* at least 3"),
     ("auto", (84, 84), r"flat vectors \(D,\) or channel-first images \(C, H, W\), got shape \(84, 84\)"),
+    ("auto", (84, 84, 4), r"\(84, 84, 4\) look channel-last \(H, W, C\).*transpose them to \(4, 84, 84\)"),
+    ("nature", (96, 96, 3), r"look channel-last"),
 ])
 def test_stems_that_do_not_fit_the_observations_are_refused(stem, shape, match):
     with pytest.raises(ValueError, match=match):

@@ -136,6 +136,18 @@ def test_lag_0_runs_no_actor_thread(tmp_path):
     assert not [t for t in threading.enumerate() if t.ident not in before and t.name.startswith("r2ac-actors")]
 
 
+def test_lag_1_joins_its_actor_thread_when_the_run_ends(tmp_path, monkeypatch):
+    from rtrl.agents import r2ac_actors
+
+    closed = []
+    close = r2ac_actors.ActorThread.close
+    monkeypatch.setattr(r2ac_actors.ActorThread, "close", lambda self: (closed.append(self), close(self)))
+    before = {t.ident for t in threading.enumerate()}
+    training.train(TrainConfig(env="jax/MemoryChain", total_steps=64, r2ac=tiny(lag=1)), str(tmp_path / "run"))
+    assert len(closed) == 1  # joined by the run, not left to the garbage collector
+    assert not [t for t in threading.enumerate() if t.ident not in before and t.name.startswith("r2ac-actors")]
+
+
 @pytest.mark.parametrize("name", [n for n in training_presets.names() if n.startswith("irie/")])
 def test_irie_presets_build(name):
     config = config_lib.from_dict(TrainConfig, training_presets.get(name))

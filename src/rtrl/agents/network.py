@@ -70,6 +70,10 @@ def resolve_stem(stem: str, observation_shape: Any, field: str = "stem") -> str:
         raise ValueError(f"{field}={stem!r}: observations must be flat vectors (D,) or channel-first images "
                          f"(C, H, W), got shape {shape}.")
     images = ", ".join(repr(s) for s in ("auto",) + conv.STEMS)
+    if shape[2] <= 4 < shape[0] and shape[0] == shape[1]:  # (H, W, C): an RGB or stacked-frames image, not (C, H, W)
+        raise ValueError(f"{field}={stem!r}: observations of shape {shape} look channel-last (H, W, C); rtrl's conv "
+                         f"stems read channel-first images (C, H, W), as atari/ and minatar/ give them: transpose them "
+                         f"to {(shape[2], shape[0], shape[1])} (e.g. gymnasium.wrappers.TransformObservation).")
     if stem == "dense":
         raise ValueError(f"{field}='dense' takes flat observation vectors, but the observations are images of "
                          f"shape {shape} (C, H, W); valid for them: {images}.")

@@ -123,9 +123,18 @@ class ActorThread:
         future = self._pool.submit(actors)
         try:
             learned = learner()
+        except BaseException as learner_error:
+            # a segment's worth of steps at most (a second Ctrl-C stops the wait; the process still lets the
+            # actors' segment end before it exits)
+            concurrent.futures.wait([future])
+            actors_error = None if future.cancelled() else future.exception()
+            if actors_error is not None:  # both failed: the learner's error, with the actors' as its cause
+                raise learner_error from actors_error
+            raise
+        try:
             acted = future.result()
-        except BaseException:
-            concurrent.futures.wait([future])  # a segment's worth of steps at most; a second Ctrl-C leaves at once
+        except BaseException:  # the actors' own error (already done), or Ctrl-C while waiting for them
+            concurrent.futures.wait([future])
             raise
         return acted, learned
 

@@ -55,6 +55,7 @@ class Seeds:
     iteration: Callable[[agents.RunState], tuple[agents.RunState, dict[str, Any]]]  # metrics: (seeds,) arrays
     after_restore: Callable[[agents.RunState, int], agents.RunState]  # a checkpoint's state, ready to continue
     envs: list[Any] | None = None  # host environments: seed k's envs (they hold their own state); None if JAX-native
+    close: Callable[[], None] = lambda: None  # joins what the run started beside it (R2AC's actor thread)
 
 
 def reset_seed(seed: int, iteration: int) -> int:
@@ -209,7 +210,8 @@ def _r2ac(config: TrainConfig, agent: agents.R2ACAgent, keys: list[jax.Array], o
         from rtrl.agents.r2ac_actors import Pipeline
 
         pipeline = Pipeline(agent, seed_envs, threaded=overlap, checked=_checked, after_acting=record)
-        return Seeds(agent, lambda: pipeline.start(init()), pipeline.iteration, after_restore, seed_envs)
+        return Seeds(agent, lambda: pipeline.start(init()), pipeline.iteration, after_restore, seed_envs,
+                     pipeline.close)
     if agent.jax_native:
         return Seeds(agent, init, jax.jit(jax.vmap(_checked(agent._iteration))), after_restore)
     learn = jax.jit(jax.vmap(_checked(agent._learn)))

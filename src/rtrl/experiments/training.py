@@ -256,6 +256,13 @@ def train(config: TrainConfig, out: str, *, resume: bool = False, overwrite: boo
 def run(prepared: Prepared, *, progress: Callable[[Progress], None] | None = None,
         stop_after: int | None = None) -> TrainResult:
     """Carry out a `Prepared` run (see the module docstring for what stops it)."""
+    try:
+        return _run(prepared, progress, stop_after)
+    finally:
+        prepared.seeds.close()  # R2AC's actor thread, if the run has one
+
+
+def _run(prepared: Prepared, progress: Callable[[Progress], None] | None, stop_after: int | None) -> TrainResult:
     config, out, seeds = prepared.config, prepared.out, prepared.seeds
     state = seeds.init()
     start = prepared.start

@@ -19,9 +19,11 @@ segments of M = 10 steps) with an eLSTM of 128 units learning by exact RTRL, as 
 (``irie/memorychain-40``, the paper's eLSTM initialisation), a memory four segments long, where
 T-BPTT(M) cannot see the context, and of lengths 16 and 24 (``irie/memorychain-16``/``-24``, 1M steps,
 the eLSTM's forget gate starting near 1); the MinAtar games (``irie/minatar-<game>``, the ``minatar``
-extra: M = 20, the minatar conv stem, 5M steps); and Atari (``irie/atari-<game>``, the ``atari``
-extra: the paper's five games and Pong, Table 2's M = 50 and 200M steps, 4 stacked frames, a
-Nature-CNN stem under an eLSTM of 256 units; the stem learns by back-propagation through the segment).
+extra: M = 20, the minatar conv stem, 5M steps; gymnax's episode limit of 1000 steps and no sticky
+actions, where the original MinAtar uses 0.1); and Atari (``irie/atari-<game>``, the ``atari``
+extra: the paper's five games and Pong, Table 2's M = 50, 4 stacked frames, a Nature-CNN stem under
+an eLSTM of 256 units, the stem learning by back-propagation through the segment; 200M agent steps,
+i.e. 800M frames at frame skip 4 — the paper says "200M steps" without naming the unit).
 Swap the learner with ``--gradient tbptt`` (T-BPTT(M)) or ``--gradient none`` (feed-forward).
 """
 
