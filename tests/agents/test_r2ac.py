@@ -296,3 +296,30 @@ def test_feed_forward_cannot_learn_the_memory_chain():
     """The same budget for a feed-forward R2AC: it stays near 0 (measured |mean| < 0.05)."""
     returns = mean_returns(make_agent(R2ACConfig(**LEARNING, gradient="none"), chain(2)), 300)
     assert abs(returns[-1]) < 0.3, returns
+
+
+@pytest.mark.parametrize("cell", ["elstm", "rtu-linear"])
+def test_lag_0_actors_step_without_traces_and_the_learner_hands_them_on(cell):
+    """At lag 0 with RTRL the actors step the cell's state alone and the learner's recomputed carry
+    (traces included) starts the next segment: the same parameters, carries and metrics as actors that
+    carry the traces themselves, over iterations whose episodes begin in earlier segments (`chain`)."""
+    config = tiny(cell=cell, dtype="float64")
+    agent = make_agent(config, chain())
+    assert agent.learner_carries_traces
+
+    @jax.jit
+    def traced_iteration(state):  # the plain order: actors carrying traces, then the learner
+        state, segment = agent._act(state)
+        return agent._learn(state, segment)
+
+    lean = traced = agent.init(jax.random.PRNGKey(3))
+    for _ in range(4):
+        lean, lean_metrics = agent.iteration(lean)
+        traced, traced_metrics = traced_iteration(traced)
+    assert jax.tree.structure(lean) == jax.tree.structure(traced)
+    for a, b in zip(jax.tree.leaves((lean, lean_metrics)), jax.tree.leaves((traced, traced_metrics))):
+        if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+        else:
+            np.testing.assert_array_equal(a, b)
+    assert float(jnp.abs(jax.tree.leaves(lean.carry.traces)[0]).max()) > 0  # the traces are there, not zeros

@@ -348,3 +348,30 @@ def test_ctrl_c_while_waiting_for_the_actors_does_not_hang():
         thread.run_beside(actors, lambda: None)
     assert finished.is_set() and time.perf_counter() - start < 5
     thread.close()
+
+
+def test_host_actors_at_lag_0_step_without_traces_and_the_learner_hands_them_on():
+    """Lag 0 with RTRL on a host env: actors stepping the cell's state alone and the learner's recomputed
+    carry starting the next segment give the parameters, carries and metrics of actors carrying the
+    traces themselves (CartPole episodes begin inside segments, so the start traces matter)."""
+    envs = [cartpole(), cartpole()]
+    try:
+        agent = make_agent(tiny(), envs[0])
+        twin = R2ACAgent(agent.config, envs[1], agent.network, agent.optimizer)
+        assert agent.learner_carries_traces
+        learn = jax.jit(jax.vmap(agent._learn))
+        learn_synchronous = jax.jit(jax.vmap(twin.learn_synchronous))
+        traced = seed_axis(agent.init(jax.random.PRNGKey(5)))
+        lean = seed_axis(twin.init(jax.random.PRNGKey(5)))
+        episodes = 0.0
+        for _ in range(4):
+            traced, segment = agent.act_seeds(traced, [envs[0]])
+            traced, traced_metrics = learn(traced, segment)
+            lean, segment = twin.act_seeds_synchronous(lean, [envs[1]])
+            lean, lean_metrics = learn_synchronous(lean, segment)
+            leaves_equal((lean, lean_metrics), (traced, traced_metrics), atol=EXACT)
+            episodes += float(traced_metrics["episodes"][0])
+        assert episodes > 0
+    finally:
+        for env in envs:
+            env.close()

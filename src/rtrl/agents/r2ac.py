@@ -17,6 +17,10 @@ runs seeds side by side; for a host env the actors are a Python loop, see below)
    observation of an episode (the cell contract's ``first``). Recorded: the carry at the segment's
    start (before step 0's reset), o_t, first_t, a_t, log μ(a_t|·), r_t, done/terminated/truncated,
    the real last observation where an episode was truncated, and the observation after the segment.
+   With ``lag = 0`` and RTRL the actors act with θ itself, so the learner's recomputation of the traces
+   (step 3) is exactly theirs: the actors then step the cell's state alone (no trace update, the
+   cheaper step) and the learner's recomputed carry, traces included, starts the next segment
+   (`R2ACAgent.learner_carries_traces`; tested equal to actors that carry the traces).
 
 2. **Targets** (`r2ac_learner.forward`, `targets`). The learner runs its current parameters θ over the segment from
    the actor's start state (no gradient; traces are not needed for values) and gets V(x_t),
@@ -90,6 +94,7 @@ from rtrl.agents.r2ac_learner import (
     tbptt_gradient,
 )
 from rtrl.agents.rollout import RunState, actor_step, make_host_policy
+from rtrl.cells.base import Carry
 from rtrl.envs.jax_env import JaxEnv
 
 __all__ = [
@@ -180,6 +185,10 @@ class R2ACAgent:
         else:
             object.__setattr__(self, "_policy", make_host_policy(self.network, self.env.action_space,
                                                                  self.config.unroll, stored=SEGMENT_ROWS))
+            if self.learner_carries_traces:  # lag 0, RTRL: actors that step the cell's state alone
+                object.__setattr__(self, "_untraced_policy", make_host_policy(
+                    self.network.with_gradient("bptt"), self.env.action_space, self.config.unroll,
+                    stored=SEGMENT_ROWS))
             object.__setattr__(self, "_behaviour_seeds", jax.jit(jax.vmap(self.behaviour_params)))
 
     # -- public --------------------------------------------------------------------------------
@@ -225,6 +234,23 @@ class R2ACAgent:
         if params is None:
             params = self._behaviour_seeds(states)
         return host_act(self._policy, envs, states, params, self.config.unroll)
+
+    def act_seeds_synchronous(self, states: RunState, envs: Sequence[Any]) -> tuple[RunState, Segment]:
+        """Host envs, lag 0: `act_seeds`, with the actors stepping the cell's state alone when the learner
+        carries the traces (`learner_carries_traces`); follow with `learn_synchronous`."""
+        if not self.learner_carries_traces:
+            return self.act_seeds(states, envs)
+        from rtrl.agents.r2ac_actors import host_act
+
+        traced = states.carry
+        states, segments = host_act(self._untraced_policy, envs, states._replace(carry=Carry(traced.state, ())),
+                                    states.params, self.config.unroll)
+        return states, segments._replace(start_carry=traced)
+
+    def learn_synchronous(self, state: RunState, segment: Segment) -> tuple[RunState, dict[str, jax.Array]]:
+        """Lag 0: `learn` on the segment `act_seeds_synchronous` gave, its recomputed carry (traces
+        included) becoming the state's carry where the learner carries the traces."""
+        return self._learn(state, segment, carry_from_learner=self.learner_carries_traces)
 
     def learn(self, state: RunState, segment: Segment) -> tuple[RunState, dict[str, jax.Array]]:  # jitted
         """The learner's half: targets, gradient, clipping and RMSProp on ``segment``."""
@@ -331,20 +357,32 @@ class R2ACAgent:
         return act(self.network, self.env, self.behaviour_params(state), state, self.config.unroll)
 
     def _gradient(self, params: Any, segment: Segment) -> tuple[Any, Forward, vtrace.VTraceOutput,
-                                                                vtrace.ActorCriticLoss]:
-        """(gradient, forward, targets, loss terms) of the configured learner."""
+                                                                vtrace.ActorCriticLoss, Any]:
+        """(gradient, forward, targets, loss terms, the carry after the segment with the traces recomputed
+        by RTRL (None for the other learners)) of the configured learner."""
         c = self.config
         if c.gradient != "rtrl":
-            return tbptt_gradient(self.network, c, params, segment)
+            return (*tbptt_gradient(self.network, c, params, segment), None)
         fwd = jax.lax.stop_gradient(forward(self.network, params, segment))
         tg = targets(c, segment, fwd)
-        grads, _ = rtrl_gradient(self.network, c, params, segment, tg)
-        return grads, fwd, tg, loss_terms(c, fwd.log_prob, fwd.entropy, fwd.value, tg)
+        grads, end_carry = rtrl_gradient(self.network, c, params, segment, tg)
+        return grads, fwd, tg, loss_terms(c, fwd.log_prob, fwd.entropy, fwd.value, tg), end_carry
 
-    def _learn(self, state: RunState, segment: Segment) -> tuple[RunState, dict[str, jax.Array]]:
+    @property
+    def learner_carries_traces(self) -> bool:
+        """Lag 0 with RTRL: the learner recomputes the actors' traces with the same parameters, so the
+        actors step without them (the cell's state alone: a cheaper step) and the learner hands its
+        recomputed carry, traces included, to the next segment (`_iteration`)."""
+        c = self.config
+        return c.lag == 0 and c.gradient == "rtrl" and self.network.cell is not None
+
+    def _learn(self, state: RunState, segment: Segment,
+               carry_from_learner: bool = False) -> tuple[RunState, dict[str, jax.Array]]:
         c = self.config
         params = state.params
-        grads, fwd, tg, terms = self._gradient(params, segment)
+        grads, fwd, tg, terms, end_carry = self._gradient(params, segment)
+        if carry_from_learner:
+            state = state._replace(carry=end_carry)
         learner = state.opt_state
         updates, opt_state = self.optimizer.update(grads, learner.optimizer, params)
         new_params = optax.apply_updates(params, updates)
@@ -376,8 +414,16 @@ class R2ACAgent:
         return state, metrics
 
     def _iteration(self, state: RunState) -> tuple[RunState, dict[str, jax.Array]]:
-        state, segment = self._act(state)
-        return self._learn(state, segment)
+        if not self.learner_carries_traces:
+            state, segment = self._act(state)
+            return self._learn(state, segment)
+        # the actors step the cell's state alone; the segment starts from the full carry (traces
+        # included), and the learner's recomputation over it becomes the next segment's start carry
+        traced = state.carry
+        untraced = Carry(traced.state, ())
+        state, segment = act(self.network.with_gradient("bptt"), self.env, state.params,
+                             state._replace(carry=untraced), self.config.unroll)
+        return self._learn(state, segment._replace(start_carry=traced), carry_from_learner=True)
 
 
 def _bytes(tree: Any) -> int:

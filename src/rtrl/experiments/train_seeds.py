@@ -214,10 +214,10 @@ def _r2ac(config: TrainConfig, agent: agents.R2ACAgent, keys: list[jax.Array], o
                      pipeline.close)
     if agent.jax_native:
         return Seeds(agent, init, jax.jit(jax.vmap(_checked(agent._iteration))), after_restore)
-    learn = jax.jit(jax.vmap(_checked(agent._learn)))
+    learn = jax.jit(jax.vmap(_checked(agent.learn_synchronous)))
 
     def iteration(states):
-        states, segments = agent.act_seeds(states, seed_envs)
+        states, segments = agent.act_seeds_synchronous(states, seed_envs)
         return learn(record(states), segments)
 
     return Seeds(agent, init, iteration, after_restore, seed_envs)
