@@ -41,48 +41,33 @@ import numpy as np
 
 from rtrl.agents.r2ac import R2ACAgent
 from rtrl.agents.r2ac_learner import Segment
-from rtrl.agents.rollout import HostPolicy, RunState, step_seeds, track_episodes
+from rtrl.agents.rollout import HostPolicy, RunState, host_steps
 
 __all__ = ["ActorThread", "Pipeline", "host_act", "host_segment_shapes"]
 
 A = TypeVar("A")
 L = TypeVar("L")
 
-_HOST_ROWS = (("reward", np.float32), ("done", bool), ("terminated", bool), ("truncated", bool),
-              ("episode_return", np.float32), ("episode_length", np.int32))
-
 
 def host_act(policy: HostPolicy, envs: Sequence[Any], states: RunState, params: Any,
              unroll: int) -> tuple[RunState, Segment]:
     """``unroll`` steps of S seeds' host envs in lockstep (``states`` and ``params`` stacked on a
     leading seed axis S = len(envs); ``policy`` stores `rtrl.agents.r2ac.SEGMENT_ROWS`): one jitted
-    policy call per step for every seed and env, the carry (with RTRL traces) carried along. Returns
-    the states after the segment and the segments, (S, M, N, ...) time-major per seed."""
-    carry = start_carry = states.carry
-    obs, first = np.asarray(states.obs), np.asarray(states.first)
-    s, n = first.shape
-    ep_ret, ep_len = np.asarray(states.episode_return), np.asarray(states.episode_length)
-    keys = jax.vmap(lambda k: jax.random.split(k, unroll + 1))(states.rng)
-    bufs = policy.buffers(params, carry, obs, first, keys[:, 0])
-    host = {name: np.zeros((s, unroll, n), dtype) for name, dtype in _HOST_ROWS}
-    final_obs = np.zeros((s, unroll) + obs.shape[1:], np.float32)  # (S, M, N, *obs_shape)
-    for t in range(unroll):
-        carry, to_env, bufs = policy.act(params, carry, obs, first, keys, bufs, t)
-        step = step_seeds(envs, np.asarray(to_env))
-        for name in ("reward", "done", "terminated", "truncated"):
-            host[name][:, t] = getattr(step, name)
+    policy call per step for every seed and env, the carry (with RTRL traces) carried along
+    (`rtrl.agents.rollout.host_steps`). Returns the states after the segment and the segments,
+    (S, M, N, ...) time-major per seed."""
+    start_carry = states.carry
+    s, n = np.shape(states.first)
+    final_obs = np.zeros((s, unroll, n) + tuple(np.shape(states.obs)[2:]), np.float32)  # (S, M, N, *obs_shape)
+
+    def keep_final_obs(t: int, carry_t: Any, step: Any) -> None:
         final_obs[:, t] = step.final_obs
-        ep_ret, ep_len, host["episode_return"][:, t], host["episode_length"][:, t] = track_episodes(
-            np, ep_ret, ep_len, host["reward"][:, t], step.done, step.episode_stats)
-        obs, first = np.asarray(step.obs, obs.dtype), step.done
-    last_obs, last_first = jnp.asarray(obs, jnp.float32), jnp.asarray(first)
+
+    states, bufs, host = host_steps(policy, envs, states, params, unroll, keep_final_obs)
     segment = Segment(start_carry, bufs["obs"], bufs["first"], bufs["action"], bufs["log_prob"],
                       *(jnp.asarray(host[name]) for name in ("reward", "done", "terminated", "truncated")),
-                      jnp.asarray(final_obs), last_obs, last_first,
+                      jnp.asarray(final_obs), states.obs, states.first,
                       jnp.asarray(host["episode_return"]), jnp.asarray(host["episode_length"]))
-    states = states._replace(obs=last_obs, first=last_first, carry=carry, episode_return=jnp.asarray(ep_ret),
-                             episode_length=jnp.asarray(ep_len), rng=keys[:, -1],
-                             env_steps=states.env_steps + jnp.int32(unroll * n))
     return states, segment
 
 

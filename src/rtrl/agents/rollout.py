@@ -10,7 +10,7 @@ rollout's ``log π(a_t|·)`` and ``V_t`` bit for bit with unchanged parameters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -20,7 +20,7 @@ import numpy as np
 from rtrl.agents.network import ActorCritic
 from rtrl.envs.episodes import EpisodeStep, episode_step
 
-__all__ = ["ActorStep", "HOST_ROWS", "HostPolicy", "Rollout", "RunState", "SeedsStep", "actor_step", "host_rollout",
+__all__ = ["ActorStep", "HOST_ROWS", "HostPolicy", "Rollout", "RunState", "SeedsStep", "actor_step", "host_rollout", "host_steps",
            "jax_rollout", "make_host_policy", "step_seeds", "track_episodes"]
 
 
@@ -230,36 +230,58 @@ def step_seeds(envs: Sequence[Any], actions: np.ndarray) -> SeedsStep:
                      np.stack([i["truncated"] for i in infos]), np.stack([i["final_obs"] for i in infos]), stats)
 
 
-def host_rollout(policy: HostPolicy, envs: Sequence[Any], state: RunState, num_steps: int) -> tuple[RunState, Rollout]:
-    """``num_steps`` steps of S host envs in lockstep, one per seed (``state`` has a leading seed
-    axis S = len(envs)): one jitted policy call per step for all seeds and their envs."""
-    params, carry = state.params, state.carry
+# What every host step records per seed, step and env (S, T, E), beside the policy's device buffers
+HOST_STEP_ROWS = (("reward", np.float32), ("done", bool), ("terminated", bool), ("truncated", bool),
+                  ("episode_return", np.float32), ("episode_length", np.int32))
+
+
+def host_steps(policy: HostPolicy, envs: Sequence[Any], state: RunState, params: Any, num_steps: int,
+               on_step: Callable[[int, Any, SeedsStep], None] | None = None) -> tuple[RunState, dict, dict]:
+    """``num_steps`` steps of S host envs in lockstep, one per seed (``state`` and ``params`` have a
+    leading seed axis S = len(envs)): one jitted policy call per step for all seeds and their envs.
+    ``on_step(t, carry_t, step)`` sees each step (e.g. to bootstrap truncations). Returns the state
+    after the steps, the policy's buffers of its stored fields, and the `HOST_STEP_ROWS` as numpy
+    arrays (S, T, E): each seed's steps time-major. The one host loop of PPO and R2AC."""
+    carry = state.carry
     obs, first = np.asarray(state.obs), np.asarray(state.first)
     s, e = first.shape
     ep_ret, ep_len = np.asarray(state.episode_return), np.asarray(state.episode_length)
     keys = jax.vmap(lambda k: jax.random.split(k, num_steps + 1))(state.rng)
     bufs = policy.buffers(params, carry, obs, first, keys[:, 0])
-    host = {k: np.zeros((s, num_steps, e), dt) for k, dt in (  # (S, T, E): each seed's rollout is time-major
-        ("reward", np.float32), ("done", bool), ("terminated", bool), ("truncated", bool),
-        ("truncation_value", np.float32), ("episode_return", np.float32), ("episode_length", np.int32))}
+    host = {name: np.zeros((s, num_steps, e), dtype) for name, dtype in HOST_STEP_ROWS}
     for t in range(num_steps):
         carry, to_env, bufs = policy.act(params, carry, obs, first, keys, bufs, t)
         step = step_seeds(envs, np.asarray(to_env))
         for name in ("reward", "done", "terminated", "truncated"):
             host[name][:, t] = getattr(step, name)
-        if step.truncated.any():  # V(final_obs) from the carry after this step
-            v = np.asarray(policy.value(params, carry, np.asarray(step.final_obs, obs.dtype)))
-            host["truncation_value"][:, t] = np.where(step.truncated, v, 0.0)
+        if on_step is not None:
+            on_step(t, carry, step)
         ep_ret, ep_len, host["episode_return"][:, t], host["episode_length"][:, t] = track_episodes(
             np, ep_ret, ep_len, host["reward"][:, t], step.done, step.episode_stats)
         obs, first = np.asarray(step.obs, obs.dtype), step.done
+    state = state._replace(obs=jnp.asarray(obs, jnp.float32), first=jnp.asarray(first), carry=carry,
+                           episode_return=jnp.asarray(ep_ret), episode_length=jnp.asarray(ep_len),
+                           rng=keys[:, -1], env_steps=state.env_steps + jnp.int32(num_steps * e))
+    return state, bufs, host
+
+
+def host_rollout(policy: HostPolicy, envs: Sequence[Any], state: RunState, num_steps: int) -> tuple[RunState, Rollout]:
+    """``num_steps`` steps of S host envs in lockstep, one per seed (``state`` has a leading seed
+    axis S = len(envs)): one jitted policy call per step for all seeds and their envs (`host_steps`),
+    V(final_obs) taken where a time limit cut an episode."""
+    params = state.params
+    truncation_value = np.zeros(np.shape(state.first)[:1] + (num_steps,) + np.shape(state.first)[1:], np.float32)
+
+    def bootstrap(t: int, carry_t: Any, step: SeedsStep) -> None:
+        if step.truncated.any():  # V(final_obs) from the carry after this step
+            v = np.asarray(policy.value(params, carry_t, np.asarray(step.final_obs, np.float32)))
+            truncation_value[:, t] = np.where(step.truncated, v, 0.0)
+
+    state, bufs, host = host_steps(policy, envs, state, params, num_steps, bootstrap)
     dtype = bufs["value"].dtype
     rollout = Rollout(*(bufs[name] for name in HOST_ROWS),
                       jnp.asarray(host["reward"], dtype), jnp.asarray(host["done"]),
                       jnp.asarray(host["terminated"]), jnp.asarray(host["truncated"]),
-                      jnp.asarray(host["truncation_value"], dtype),
+                      jnp.asarray(truncation_value, dtype),
                       jnp.asarray(host["episode_return"]), jnp.asarray(host["episode_length"]))
-    state = state._replace(obs=jnp.asarray(obs, jnp.float32), first=jnp.asarray(first), carry=carry,
-                           episode_return=jnp.asarray(ep_ret), episode_length=jnp.asarray(ep_len),
-                           rng=keys[:, -1], env_steps=state.env_steps + jnp.int32(num_steps * e))
     return state, rollout
