@@ -5,6 +5,7 @@
     rtrl compare PRESET       a named comparison of prediction learners (demo, compute-match)
     rtrl plot RUN_DIR...      redraw learning curves from run directories
     rtrl train                train a PPO agent (Real-Time PPO, T-BPTT PPO, MLP PPO) from a preset, YAML or flags
+    rtrl sweep SPEC.yaml      a grid of train/predict runs x seeds from a YAML spec, on Ray (resumable, one report)
     rtrl eval RUN_DIR         evaluate a trained agent: true episode returns, optionally a video
     rtrl envs                 the environment names, by family, and whether their extras are installed
     rtrl gradcheck            exact-gradient check of every RTRL cell against BPTT (float64)
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 
 from rich.markup import escape
 
-from rtrl.cli import agents, prediction, tools, training
+from rtrl.cli import agents, prediction, sweep, tools, training
 from rtrl.cli.common import console
 
 __all__ = ["build_parser", "main"]
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     prediction.add_parsers(sub)
     training.add_parsers(sub)
+    sweep.add_parsers(sub)
     agents.add_parsers(sub)
     tools.add_parsers(sub)
     return parser
