@@ -1,7 +1,8 @@
 """GPU readiness without a GPU: benchmarks/gpu.py runs end to end on the CPU at tiny sizes and writes its CSV;
 the CPU-only choices of rtrl apply to the CPU backend only; the agents' and learners' compiled programs lower for
 CUDA and ROCm (jax.export cross-lowers without the hardware) with no host callback in them; the memory checks use
-an accelerator's own memory where JAX reports it."""
+an accelerator's own memory where JAX reports it. And benchmarks/soak.py: a tiny soak of each command (a sample a
+second), its verdict on synthetic memory curves, and how it reads the commands' progress."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def _rows(path) -> list[dict[str, str]]:
 # --- benchmarks/gpu.py ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("workload", ["td", "ppo", "stream"])
+# ppo takes the longest to compile and its `rtrl train` path is the stream workload's: kept for -m slow
+@pytest.mark.parametrize("workload", ["td", pytest.param("ppo", marks=pytest.mark.slow), "stream"])
 def test_gpu_script_runs_each_workload_on_cpu_and_writes_its_csv(workload, tmp_path, capsys):
     out = tmp_path / "gpu.csv"
     assert gpu.main(["--small", "--max", "1", "--budget", "0.5", "--no-isolate", "--workloads", workload,
@@ -234,3 +236,131 @@ def test_memory_check_uses_an_accelerators_own_memory(monkeypatch):
     monkeypatch.setattr(jax, "devices", lambda *a: [_FakeCPU()])
     assert memory.device_available_bytes() is None  # on the CPU: the host's memory is what counts
     assert memory.available_bytes(device=True) == memory.host_available_bytes()
+
+
+# --- benchmarks/soak.py -------------------------------------------------------------------------------------------
+
+
+def _load_soak_script():
+    spec = importlib.util.spec_from_file_location("benchmarks_soak", os.path.join(REPO, "benchmarks", "soak.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+soak = _load_soak_script()
+
+_TINY_SOAK = {"ppo": ["--ppo-steps", "3000", "--ppo-flags", "--hidden-size 8 --num-steps 64 --num-minibatches 2 "
+                      "--update-epochs 1"],
+              "td": ["--td-steps", "5000", "--td-flags", "--hidden-size 8 --chunk 500"]}
+
+
+@pytest.mark.parametrize("job", ["ppo", "td"])
+def test_soak_runs_the_users_command_and_writes_samples_plot_and_verdict(job, tmp_path):
+    out = tmp_path / "soak"
+    status = soak.main(["--jobs", job, *_TINY_SOAK[job], "--every", "1", "--out", str(out)])
+    with open(out / "verdict.json") as f:
+        (verdict,) = json.load(f)["jobs"]
+    samples = _rows(out / "soak.csv")
+    assert (out / "soak.png").stat().st_size > 0 and (out / job / "summary.json").exists()
+    assert verdict["job"] == job and verdict["rc"] == 0 and verdict["no_nan"] is True
+    assert verdict["steps"] >= verdict["target_steps"] and verdict["steps_per_second"] > 0
+    assert verdict["command"].startswith("rtrl train" if job == "ppo" else "rtrl predict")
+    # a sample a second: the child's resident memory (a Python process with JAX: tens to thousands of MB)
+    assert len(samples) >= 3 and all(s["job"] == job for s in samples)
+    assert all(1 < float(s["rss_mb"]) < 50_000 for s in samples[1:])
+    assert samples[0]["phase"] == "starting"
+    times = [float(s["time_s"]) for s in samples]
+    assert times == sorted(times) and times[-1] - times[0] >= 1
+    # a few thousand steps learn in well under a second: too short to judge the memory, so it does not pass
+    assert status == (0 if verdict["passed"] else 1)
+    if verdict["memory"]["flat"] is None:
+        assert verdict["passed"] is False and "too short" in verdict["memory"]["why"]
+
+
+def _series(minutes: int, rss, *, kept_per_step_mb: float = 0.0, steps_per_minute: int = 1000,
+            target: int | None = None) -> list[dict]:
+    """Samples one a minute: a starting minute, then learning; rss(t_minutes, steps) in MB."""
+    target = target or steps_per_minute * minutes
+    out = [{"job": "td", "time_s": 0.0, "steps": None, "rss_mb": 50.0, "kept_mb": 0.0, "finite": "",
+            "phase": "starting"}]
+    for m in range(1, minutes + 1):
+        steps = steps_per_minute * m
+        out.append({"job": "td", "time_s": 60.0 * m, "steps": steps, "rss_mb": rss(m, steps),
+                    "kept_mb": kept_per_step_mb * steps, "finite": "", "phase": soak.phase(steps, target)})
+    return out
+
+
+def test_soak_memory_verdict_flat_leaking_and_kept_by_design():
+    thresholds = soak.Thresholds()
+    noise = lambda m: 3.0 * ((-1) ** m)  # noqa: E731 - allocator jitter of a few MB
+    flat = _series(60, lambda m, s: 800 + noise(m))
+    assert soak.memory_verdict(flat, thresholds)["flat"] is True
+    # 150 MB per hour: over the judged 47 minutes ≈ 118 MB, above 32 + 50 x 0.78 ≈ 71 MB
+    leak = _series(60, lambda m, s: 800 + 2.5 * m + noise(m))
+    verdict = soak.memory_verdict(leak, thresholds)
+    assert verdict["flat"] is False and verdict["slope_mb_per_hour"] == pytest.approx(150, rel=0.05)
+    # rtrl predict's stored streams grow by design (12 B a step): taken out, the rest is flat
+    kept = 12 / 2**20
+    stored = _series(60, lambda m, s: 800 + kept * s + noise(m), kept_per_step_mb=kept, steps_per_minute=10_000_000)
+    assert soak.memory_verdict(stored, thresholds)["flat"] is True
+    unexplained = [{**s, "kept_mb": 0.0} for s in stored]
+    assert soak.memory_verdict(unexplained, thresholds)["flat"] is False
+    # warm-up (the first 20% of learning) and the finishing spike (scoring at the end) are not judged
+    settling = _series(60, lambda m, s: 400 + min(m, 10) * 40 + noise(m), target=59_000)
+    settling[-1]["rss_mb"] += 3000
+    verdict = soak.memory_verdict(settling, thresholds)
+    assert verdict["flat"] is True and verdict["warmup_end_s"] == pytest.approx(60 + 0.2 * 57 * 60)
+    assert verdict["rss_peak_mb"] > 3000
+    short = _series(2, lambda m, s: 800)
+    assert soak.memory_verdict(short, thresholds)["flat"] is None
+
+
+def test_soak_nan_verdict():
+    job = soak.Job("ppo", 1000)
+    good = {"rc": 0, "summary": {"final_return": {"mean": 0.5}}, "command": "rtrl train"}
+    rows = [{"finite": True}, {"finite": ""}]
+    assert soak.nan_verdict(job, rows, good)["no_nan"] is True
+    diverged = {"rc": 1, "error": "error: seed 0 diverged at iteration 3: value loss is nan", "command": "rtrl train"}
+    verdict = soak.nan_verdict(job, rows, diverged)
+    assert verdict["no_nan"] is False and "diverged" in verdict["why"]
+    assert soak.nan_verdict(job, [*rows, {"finite": False}], good)["no_nan"] is False
+    assert soak.nan_verdict(job, rows, {**good, "summary": {"final_return": {"mean": float("nan")}}})["no_nan"] is False
+    td = soak.Job("td", 1000)
+    assert soak.nan_verdict(td, [], {"rc": 0, "summary": {"msre": {"learner": {"mean": 0.02}}}})["no_nan"] is True
+    assert soak.nan_verdict(td, [], {"rc": 2, "error": "error: the prediction diverged"})["no_nan"] is False
+
+
+def test_soak_reads_progress_as_the_commands_write_it(tmp_path):
+    from rich.console import Console
+
+    from rtrl.cli.common import StepProgress
+
+    log = tmp_path / "td.log"
+    with open(log, "w") as f:
+        console = Console(file=f, width=200)
+        clock = iter(range(100)).__next__
+        with StepProgress(50_000, label="predict rtu-linear n=8 (RTRL)", plain=True, out=console,
+                          clock=clock) as progress:
+            for done in (10_000, 20_000, 37_500):
+                progress.update(done)
+    assert soak.predict_progress(str(log)) == 37_500
+    run = tmp_path / "run"
+    run.mkdir()
+    header = "iteration,env_steps,episode_return,value_loss,steps_per_second,wall_seconds\n"
+    (run / "seed_0.csv").write_text(header)
+    assert soak.train_progress(str(run)) == (None, None)
+    (run / "seed_0.csv").write_text(header + "1,2048,-1.0,0.5,10.0,3.0\n2,4096,-0.9,0.4,7000.0,3.3\n2,40")
+    assert soak.train_progress(str(run)) == (4096, True)  # a row being written is skipped
+    (run / "seed_0.csv").write_text(header + "1,2048,-1.0,nan,10.0,3.0\n")
+    assert soak.train_progress(str(run)) == (2048, False)
+
+
+def test_soak_samples_resident_memory_with_or_without_psutil(monkeypatch):
+    with_psutil = soak.resident_mb(os.getpid())
+    monkeypatch.setitem(sys.modules, "psutil", None)  # `import psutil` now raises ImportError
+    from_proc = soak.resident_mb(os.getpid())
+    assert with_psutil is not None and from_proc is not None
+    assert 10 < from_proc < 50_000 and abs(from_proc - with_psutil) < 0.2 * with_psutil
+    assert soak.resident_mb(2**22 + 12345) is None  # no such process
