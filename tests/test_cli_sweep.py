@@ -5,6 +5,7 @@ here the cluster is replaced where a test only needs the command's wiring."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import socket
 import time
@@ -49,14 +50,32 @@ BAD = {
 }
 
 
+BAD["missing extra"] = ("command: train\nout: {out}\nbase: {{env: atari/Pong}}\n", r"pip install.*atari")
+
+
 @pytest.mark.parametrize("case", list(BAD))
 def test_bad_input_is_one_error_line_before_any_run(tmp_path, capsys, monkeypatch, case):
+    if case == "missing extra" and importlib.util.find_spec("ale_py") is not None:
+        pytest.skip("ale-py is installed")
     monkeypatch.setattr(sweep, "connect", _must_not_connect)
     text, message = BAD[case]
     assert main(["sweep", _spec(tmp_path, text)]) == 2
     shown = _text(capsys)
     assert "error:" in shown and "Traceback" not in shown and re.search(message, shown), shown
     assert not (tmp_path / "sweep").exists()
+
+
+def test_a_missing_extra_is_refused_before_any_run(tmp_path, capsys, monkeypatch):
+    import rtrl.envs
+
+    def check(name, options=None):  # as on a machine without the atari extra
+        raise ValueError(f"{name} needs the atari extra: pip install 'rtrl[atari]'")
+
+    monkeypatch.setattr(rtrl.envs, "check", check)
+    monkeypatch.setattr(sweep, "connect", _must_not_connect)
+    spec = _spec(tmp_path, "command: train\nout: {out}\nbase: {{env: atari/Pong}}\n")
+    assert main(["sweep", spec, "--dry-run"]) == 2
+    assert "error: atari/Pong needs the atari extra: pip install 'rtrl[atari]'" in _text(capsys)
 
 
 def test_an_unreachable_address_is_refused_within_the_timeout(tmp_path, capsys):

@@ -35,7 +35,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         console.print(f"wrote {escape(report)}/ ({sweep_report.TABLE}, {sweep_report.CSV}, one figure per group)",
                       soft_wrap=True)
         return 0
-    statuses = sweep.check_directory(plan)
+    statuses = sweep.check_plan(plan)
     counts = {s: sum(1 for v in statuses.values() if v == s) for s in (sweep.FINISHED, sweep.RESUME, sweep.RESTART,
                                                                         sweep.NEW)}
     remaining = sum(run.steps for run in plan.runs if statuses[run.id] != sweep.FINISHED)

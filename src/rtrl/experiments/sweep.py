@@ -2,7 +2,7 @@
 
     spec = sweep_spec.load_spec("sweeps/rtu-paper-popgym.yaml")
     plan = sweep_spec.make_plan(spec)          # every run's config built and checked
-    statuses = check_directory(plan)           # finished / resume / restart / new, nothing written
+    statuses = check_plan(plan)                # extras; finished / resume / restart / new; nothing written
     cluster = connect()                        # ray.init on this machine; connect("host:6379") for a cluster
     check_resources(spec.resources, cluster)   # each run's CPUs and GPU fit on a node
     result = run_sweep(plan, statuses)         # the runs as Ray tasks, then the report
@@ -46,8 +46,9 @@ from rtrl.experiments import run_dir
 from rtrl.experiments.sweep_spec import PREDICT, TRAIN, PlannedRun, Resources, SweepPlan
 
 __all__ = ["CONNECT_TIMEOUT", "Cluster", "FINISHED", "NEW", "PREDICT", "RESTART", "RESUME", "RunFailure", "SPEC_COPY",
-           "SweepProgress", "SweepResult", "TRAIN", "check_directory", "check_resources", "connect", "describe_failure",
-           "disconnect", "execute_run", "run_status", "run_sweep", "write_spec_copy"]
+           "SweepProgress", "SweepResult", "TRAIN", "check_directory", "check_environments", "check_plan",
+           "check_resources", "connect", "describe_failure", "disconnect", "execute_run", "run_status", "run_sweep",
+           "write_spec_copy"]
 
 # What a run directory holds when the sweep looks at it.
 FINISHED = "finished"  # summary.json: skipped
@@ -71,6 +72,25 @@ def run_status(run: PlannedRun) -> str:
     if run.command == TRAIN and os.path.exists(os.path.join(run.out, CHECKPOINT)):
         return RESUME
     return RESTART
+
+
+def check_plan(plan: SweepPlan) -> dict[str, str]:
+    """Every check on this machine before any run: `check_environments`, then `check_directory`
+    (whose statuses it returns)."""
+    check_environments(plan)
+    return check_directory(plan)
+
+
+def check_environments(plan: SweepPlan) -> None:
+    """Refuse a training sweep whose environments need an optional extra this machine lacks (the
+    message names the ``pip install``), before any run would fail on it. (On a cluster the workers'
+    installs are not seen from here.)"""
+    if plan.command != TRAIN:
+        return
+    from rtrl import envs
+
+    for env, options in dict.fromkeys((c.config.env, c.config.env_options) for c in plan.configurations):
+        envs.check(env, options)
 
 
 def check_directory(plan: SweepPlan) -> dict[str, str]:
@@ -425,7 +445,7 @@ def run_sweep(plan: SweepPlan, statuses: Mapping[str, str] | None = None, *,
     """Run every unfinished run of ``plan`` as a Ray task on the cluster this process is connected
     to (`connect`), retrying failures, then write the report (`sweep_report.write_report`).
 
-    ``statuses`` is `check_directory`'s (computed here if None). ``work(run, resources, board)`` is
+    ``statuses`` is `check_plan`'s (computed here if None). ``work(run, resources, board)`` is
     the task's body (`execute_run`; tests wrap it). ``progress`` gets a `SweepProgress` about every
     ``poll_seconds``; ``notify`` one line per event (a run finished, failed, retried). Ctrl-C
     cancels the running tasks (their checkpoints stay: the next sweep resumes them) and re-raises.
@@ -433,7 +453,7 @@ def run_sweep(plan: SweepPlan, statuses: Mapping[str, str] | None = None, *,
     ray = _ray()
     if not ray.is_initialized():
         raise ValueError("run_sweep needs a Ray cluster: call connect() first.")
-    statuses = dict(check_directory(plan) if statuses is None else statuses)
+    statuses = dict(check_plan(plan) if statuses is None else statuses)
     say = notify or (lambda line: None)
     resources = plan.spec.resources
     write_spec_copy(plan)

@@ -196,8 +196,8 @@ class Configuration:
 
 @dataclasses.dataclass(frozen=True)
 class PlannedRun:
-    """One (configuration, seed): ``config`` has ``seeds=1, seed=seed``; ``out`` is its run directory;
-    ``steps`` the environment steps it runs."""
+    """One (configuration, seed): ``config`` has ``seeds=1, seed=seed``; ``out`` is its run directory
+    (an absolute path); ``steps`` the environment steps it runs."""
 
     command: str
     configuration: Configuration
@@ -242,8 +242,9 @@ def make_plan(spec: SweepSpec, *, out: str | None = None) -> SweepPlan:
                              "Remove one of them.")
         seen[digest] = varying
     configurations = _name(spec.command, built)
+    root = os.path.abspath(out)  # a Ray worker on another node starts in another directory
     runs = tuple(PlannedRun(spec.command, c, s, dataclasses.replace(c.config, seed=s),
-                            os.path.join(out, c.key, f"seed-{s}"), _steps(spec.command, c.config))
+                            os.path.join(root, c.key, f"seed-{s}"), _steps(spec.command, c.config))
                  for s in spec.seeds for c in configurations)
     return SweepPlan(spec, out, configurations, runs)
 
