@@ -302,10 +302,11 @@ def _set_up_process(run: PlannedRun, resources: Resources) -> None:
     """Before the run's first JAX computation in its fresh worker: the platform (no GPU reserved, no
     GPU used), the GPU memory share, the XLA CPU threads and 64-bit mode for float64 parameters."""
     import jax
+    from jax._src import xla_bridge  # JAX exposes no public "has the backend started?"
 
     from rtrl.experiments import cpu_threads
 
-    if resources.num_gpus == 0:
+    if resources.num_gpus == 0 and not xla_bridge.backends_are_initialized():
         jax.config.update("jax_platforms", "cpu")
     elif resources.num_gpus < 1:  # JAX takes 75% of a GPU by default: keep to the share Ray reserved
         os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.9 * resources.num_gpus:.3f}")
