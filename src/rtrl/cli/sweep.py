@@ -107,7 +107,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                        description="Run a sweep spec (YAML: command, base, grid and/or runs, seeds, resources, "
                        "retries, out; see sweeps/ for examples) as Ray tasks: on this machine by default, on a "
                        "cluster with --address. Rerunning a sweep skips its finished runs and resumes the others; "
-                       "the report (a Markdown table with 95%% Student t intervals over seeds, one figure per "
+                       "the report (a Markdown table with 95% Student t intervals over seeds, one figure per "
                        "environment) goes to OUT/report/.")
     p.add_argument("spec", metavar="SPEC.yaml", help="the sweep spec")
     p.add_argument("--out", help="the sweep directory (default: the spec's out, else runs/<spec name>)")
