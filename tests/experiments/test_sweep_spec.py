@@ -213,3 +213,16 @@ def test_every_spec_under_sweeps_loads_and_plans(name):
     header = text.split("\ncommand:")[0]
     assert "CPU-hours" in header and "README" in header  # the cost estimate and the figure it comes from
     assert yaml.safe_load(text)["command"] in ("train", "predict")
+
+
+def test_a_task_given_a_finished_run_returns_its_summary_and_writes_nothing(tmp_path, monkeypatch):
+    """The task checks once more: a finished run reached by a second sweep, or a retry, stays as it is."""
+    monkeypatch.setattr(sweep, "_set_up_process", lambda run, resources: None)  # keep this process's JAX as it is
+    plan = _prediction_plan(tmp_path)
+    run = plan.runs[0]
+    os.makedirs(run.out)
+    save_yaml(run.config, os.path.join(run.out, "config.yaml"))
+    (tmp_path / "sweep" / run.configuration.key / "seed-0" / "summary.json").write_text('{"seeds": 1}')
+    before = {f: os.stat(os.path.join(run.out, f)).st_mtime_ns for f in os.listdir(run.out)}
+    assert sweep.execute_run(run, Resources()) == {"seeds": 1}
+    assert {f: os.stat(os.path.join(run.out, f)).st_mtime_ns for f in os.listdir(run.out)} == before
