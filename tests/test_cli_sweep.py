@@ -39,8 +39,8 @@ def _text(capsys) -> str:
 
 
 BAD = {
-    "unknown key": (SPEC + "retry: 2\n", r"unknown key\(s\) 'retry' \(did you mean 'retries'\?\); valid keys: command, "
-                                         "out, base, grid, runs, seeds, resources, retries"),
+    "unknown key": (SPEC + "retry: 2\n", (r"unknown key\(s\) 'retry' \(did you mean 'retries'\?\); valid keys: "
+                                          "command, out, base, grid, runs, seeds, resources, retries")),
     "empty grid": (SPEC.replace("grid: {{cell: [rtu-linear, lru]}}", "grid: {{}}"), "grid is empty"),
     "empty grid field": (SPEC.replace("[rtu-linear, lru]", "[]"), "grid.cell is an empty list"),
     "a config refused": (SPEC.replace("hidden_size: 4", "hidden_size: -4"),
@@ -144,3 +144,14 @@ def test_ctrl_c_says_how_to_continue(tmp_path, capsys, monkeypatch):
     spec = _spec(tmp_path)
     assert main(["sweep", spec]) == 130
     assert f"continue with rtrl sweep {spec}" in _text(capsys) and fake.disconnected
+
+
+def test_report_only_rewrites_the_report_from_what_is_there(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sweep, "connect", _must_not_connect)
+    spec = _spec(tmp_path)
+    assert main(["sweep", spec, "--report-only"]) == 2
+    assert "the sweep has not run yet" in _text(capsys)
+    (tmp_path / "sweep").mkdir()
+    assert main(["sweep", spec, "--report-only"]) == 0
+    table = (tmp_path / "sweep" / "report" / "results.md").read_text()
+    assert "| rtu-linear n=4 (RTRL) | 0 of 2 |" in table and "0 of 4 run(s) finished" in table

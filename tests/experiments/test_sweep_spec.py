@@ -84,8 +84,8 @@ def test_a_prediction_sweep_expands_a_comparison_preset_into_its_learners():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"gird": {"env": ["jax/CountRecallEasy"]}}, r"unknown key\(s\) 'gird' \(did you mean 'grid'\?\); valid keys: "
-                                                  r"command, out, base, grid, runs, seeds, resources, retries"),
+    ({"gird": {"env": ["jax/CountRecallEasy"]}}, (r"unknown key\(s\) 'gird' \(did you mean 'grid'\?\); valid keys: "
+                                                   r"command, out, base, grid, runs, seeds, resources, retries")),
     ({"grid": {}}, "grid is empty"),
     ({"grid": {"env": []}}, r"grid.env is an empty list"),
     ({"grid": {"env": "jax/CountRecallEasy"}}, r"grid.env must be a list of values"),
@@ -101,10 +101,10 @@ def test_a_prediction_sweep_expands_a_comparison_preset_into_its_learners():
     ({"resources": {"num_gpus": 1.5}}, "resources.num_gpus must be at most 1 or a whole number"),
     ({"resources": {"cpus": 1}}, r"resources: unknown key\(s\) 'cpus'.*valid keys: num_cpus, num_gpus"),
     ({"command": "evaluate"}, "command must be one of 'train', 'predict'"),
-    ({"grid": {"ppo.hidden_size": [4, 0]}}, r"configuration \(ppo.hidden_size=0, label=RTU\).*hidden_size must be a "
-                                            "positive integer"),
-    ({"grid": {"env": ["jax/CountRecalEasy"]}}, r"configuration \(env=jax/CountRecalEasy, label=RTU\).*unknown "
-                                                "environment"),
+    ({"grid": {"ppo.hidden_size": [4, 0]}}, (r"configuration \(ppo.hidden_size=0, label=RTU\).*hidden_size must be "
+                                             "a positive integer")),
+    ({"grid": {"env": ["jax/CountRecalEasy"]}}, (r"configuration \(env=jax/CountRecalEasy, label=RTU\).*unknown "
+                                                 "environment")),
     ({"runs": [{"ppo": {"hiden_size": 4}}]}, r"unknown key\(s\) 'hiden_size'"),
     ({"base": {"preset": "rtu-paper/popgym-countrecal"}}, "unknown preset"),
     ({"runs": [{"label": "a"}, {"label": "a"}], "grid": None}, "two configurations resolve to the same config"),

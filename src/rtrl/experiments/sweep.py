@@ -45,8 +45,8 @@ from typing import Any
 from rtrl.experiments import run_dir
 from rtrl.experiments.sweep_spec import PREDICT, TRAIN, PlannedRun, Resources, SweepPlan
 
-__all__ = ["CONNECT_TIMEOUT", "Cluster", "FINISHED", "NEW", "PREDICT", "RESTART", "RESUME", "RunFailure", "SPEC_COPY",
-           "SweepProgress", "SweepResult", "TRAIN", "check_directory", "check_environments", "check_plan",
+__all__ = ["CONNECT_TIMEOUT", "FINISHED", "NEW", "PREDICT", "RESTART", "RESUME", "SPEC_COPY", "TRAIN", "Cluster",
+           "RunFailure", "SweepProgress", "SweepResult", "check_directory", "check_environments", "check_plan",
            "check_resources", "connect", "describe_failure", "disconnect", "execute_run", "run_status", "run_sweep",
            "write_spec_copy"]
 
@@ -241,7 +241,8 @@ def _probe(address: str, timeout: float) -> None:
                 from None
     left = max(1.0, timeout - (time.monotonic() - started))
     try:
-        done = subprocess.run([sys.executable, "-c", _PROBE, address], capture_output=True, text=True, timeout=left)
+        done = subprocess.run([sys.executable, "-c", _PROBE, address], capture_output=True, text=True, timeout=left,
+                              check=False)
     except subprocess.TimeoutExpired:
         raise ValueError(f"{address!r} did not answer as a Ray cluster within {timeout:g} s (something listens there, "
                          f"but Ray could not connect); {advice}, or raise --connect-timeout.") from None

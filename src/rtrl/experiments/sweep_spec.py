@@ -57,7 +57,7 @@ from rtrl import validate
 from rtrl.experiments import config as config_lib
 from rtrl.frozendict import FrozenDict
 
-__all__ = ["COMMANDS", "Configuration", "PlannedRun", "Resources", "SPEC_KEYS", "SweepPlan", "SweepSpec",
+__all__ = ["COMMANDS", "SPEC_KEYS", "Configuration", "PlannedRun", "Resources", "SweepPlan", "SweepSpec",
            "load_spec", "make_plan", "spec_from_dict"]
 
 TRAIN, PREDICT = "train", "predict"
@@ -91,7 +91,7 @@ class Resources:
 
     @property
     def threads(self) -> int:
-        return max(1, int(math.floor(self.num_cpus)))
+        return max(1, math.floor(self.num_cpus))
 
 
 @dataclasses.dataclass(frozen=True)
