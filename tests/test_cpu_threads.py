@@ -77,3 +77,13 @@ def test_limit_changes_nothing_once_the_backend_has_started():
     assert cpu_threads.limit_xla_cpu_threads(1) is False
     if before is not None:
         assert os.sched_getaffinity(0) == before
+
+
+def test_auto_leaves_the_pool_alone_where_an_accelerator_may_start(monkeypatch):
+    # a one-CPU mask while the backends start would also size a GPU client's host threads
+    monkeypatch.setattr(cpu_threads, "_configured_platforms", lambda: "cuda,cpu")
+    assert cpu_threads.accelerator_possible()
+    assert cpu_threads.resolve("auto", streaming=True, seeds=1) is None
+    monkeypatch.setattr(cpu_threads, "_configured_platforms", lambda: "cpu")
+    assert not cpu_threads.accelerator_possible()
+    assert cpu_threads.resolve("auto", streaming=True, seeds=1) == 1

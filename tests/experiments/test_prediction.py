@@ -175,3 +175,14 @@ def test_compute_match_names_keep_the_budget():
     assert len(set(slugs)) == len(slugs) and not any("e-0" in s or "e+0" in s for s in slugs)
     assert any(s.endswith("-127k") for s in slugs)
     assert presets.budget_name(1.234e6) == "1.23M" and presets.budget_name(999) == "999"
+
+
+def test_a_diverging_stream_stops_at_the_chunk_where_it_diverged():
+    # SGD with a huge step blows up within the first chunk; the run must stop there (a 100M-step run
+    # that diverges early must not compute to the end) and name the seed and the step
+    seen = []
+    config = PredictionConfig(hidden_size=4, optimizer="sgd", step_size=1e6, steps=5_000, seeds=1, chunk=1_000,
+                              curve_points=5, final_window=1_000)
+    with pytest.raises(FloatingPointError, match=r"diverged \(non-finite at seed 0, step \d+\)"):
+        prediction.run(config, progress=seen.append)
+    assert seen == []

@@ -280,8 +280,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     action.help += "; " + _CHOICES[action.dest]
     p.add_argument("--out", help="run directory (default runs/train-<time>)")
     p.add_argument("--threads", type=_threads, default="auto", help="XLA CPU threads: a number, or auto (default): "
-                   "1 for a streaming agent with one seed, whose steps are chains of tiny kernels that a second "
-                   "thread slows down; every CPU otherwise. Speed only: results are the same")
+                   "1 for a streaming agent with one seed on a CPU-only JAX, whose steps are chains of tiny kernels "
+                   "that a second thread slows down; every CPU otherwise (and with a GPU). Speed only: results are the same")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it is an existing run directory "
                    "(the old run is kept until the new one finishes)")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["AUTO", "check", "limit_xla_cpu_threads", "resolve"]
+__all__ = ["AUTO", "accelerator_possible", "check", "limit_xla_cpu_threads", "resolve"]
 
 AUTO = "auto"
 
@@ -32,10 +32,39 @@ def check(threads: int | str) -> int | str:
 
 def resolve(threads: int | str, streaming: bool, seeds: int) -> int | None:
     """The pool size to ask for: ``threads`` if a number; for "auto", 1 for a streaming run of one seed
-    (every step a chain of tiny kernels) and None (XLA's default, every CPU) otherwise."""
+    (every step a chain of tiny kernels) on a CPU-only JAX, and None (XLA's default, every CPU) otherwise:
+    with an accelerator the narrowed mask would also size the GPU client's host threads."""
     if check(threads) == AUTO:
-        return 1 if streaming and seeds == 1 else None
+        return 1 if streaming and seeds == 1 and not accelerator_possible() else None
     return threads
+
+
+def accelerator_possible() -> bool:
+    """Whether JAX may start a GPU/TPU backend here, known without starting one: ``JAX_PLATFORMS``
+    names one, or (unset) a PJRT plugin (jax-cuda12-plugin, ...) or libtpu is installed."""
+    import importlib.metadata
+    import importlib.util
+
+    platforms = _configured_platforms()
+    if platforms:
+        return any(p.strip() not in ("", "cpu") for p in platforms.split(","))
+    if importlib.metadata.entry_points(group="jax_plugins"):
+        return True
+    if importlib.util.find_spec("jax_plugins") is not None:  # namespace package of the PJRT plugins
+        import pkgutil
+
+        import jax_plugins
+
+        if any(True for _ in pkgutil.iter_modules(jax_plugins.__path__)):
+            return True
+    return importlib.util.find_spec("libtpu") is not None
+
+
+def _configured_platforms() -> str:
+    """The platforms JAX was told to use (``jax_platforms`` or ``JAX_PLATFORMS``; "" when unset)."""
+    import jax
+
+    return jax.config.jax_platforms or os.environ.get("JAX_PLATFORMS", "")
 
 
 def limit_xla_cpu_threads(threads: int) -> bool:

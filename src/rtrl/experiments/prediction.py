@@ -279,16 +279,17 @@ def run(config: PredictionConfig, *, progress: Callable[[int], None] | None = No
         v.block_until_ready()
         seconds += time.perf_counter() - t0
         predictions.append(np.asarray(v))
+        if not np.all(np.isfinite(predictions[-1])):  # stop a diverged run now, not at the end of the stream
+            bad = np.argwhere(~np.isfinite(predictions[-1]))[0]
+            raise FloatingPointError(f"{config.name}: the prediction diverged (non-finite at seed "
+                                     f"{config.seed + bad[0]}, step {done + bad[1]}); lower step_size (now "
+                                     f"{config.step_size}).")
         oracles.append(np.asarray(v_oracle))
         cumulants.append(np.asarray(c))
         done += n
         if progress is not None:
             progress(done)
     predictions = np.concatenate(predictions, axis=1)
-    if not np.all(np.isfinite(predictions)):
-        bad = np.argwhere(~np.isfinite(predictions))[0]
-        raise FloatingPointError(f"{config.name}: the prediction diverged (non-finite at seed {config.seed + bad[0]}, "
-                                 f"step {bad[1]}); lower step_size (now {config.step_size}).")
     cumulants = np.concatenate(cumulants, axis=1)
     g = np.asarray(jax.vmap(lambda c: tasks.returns(c, task.gamma))(jnp.asarray(cumulants)))
     return PredictionResult(config, task.gamma, predictions, np.concatenate(oracles, axis=1), cumulants, g,
