@@ -35,7 +35,7 @@ from rtrl.envs.spaces import (
     from_gymnasium_action_space,
 )
 
-__all__ = ["GymnasiumEnvs", "GymnasiumVectorEnv", "HostEnv", "check_host_actions", "from_gymnasium"]
+__all__ = ["GymnasiumEnvs", "GymnasiumVectorEnv", "HostEnv", "action_checker", "check_host_actions", "from_gymnasium"]
 
 Info = dict[str, np.ndarray]
 
@@ -73,6 +73,42 @@ def check_host_actions(space: Space, actions: Any, num_envs: int) -> np.ndarray:
                 f"bounds [{lo.min()}, {hi.max()}]; wrap the env with rtrl.envs.wrappers.clip_action to clip instead"
             )
     return a
+
+
+def action_checker(space: Space, num_envs: int) -> Callable[[Any], np.ndarray]:
+    """`check_host_actions` for ``space`` and ``num_envs`` with the space's facts worked out once.
+
+    A host env checks every action it is sent, so the common case (a numpy array of the right dtype
+    and shape, every value valid) costs a few numpy calls; anything else goes to `check_host_actions`,
+    which raises the same error as always. Returns what `check_host_actions` returns.
+    """
+    expected = (num_envs,) + space.shape
+    if isinstance(space, Discrete):
+        n = space.n
+
+        def valid(a: np.ndarray) -> bool:
+            return a.dtype.kind in "iu" and bool(a.min() >= 0) and bool(a.max() < n)
+    else:
+        lo, hi = space.low_array, space.high_array
+        finite = bool(np.isfinite(lo).all() and np.isfinite(hi).all())
+        unbounded = bool(np.isneginf(lo).all() and np.isposinf(hi).all())
+
+        def valid(a: np.ndarray) -> bool:
+            if a.dtype.kind != "f":
+                return False
+            if finite:  # NaN and ±inf fail the comparisons with finite bounds
+                return bool(((a >= lo) & (a <= hi)).all())
+            if unbounded:
+                return bool(np.isfinite(a).all())
+            return bool((np.isfinite(a) & (a >= lo) & (a <= hi)).all())
+
+    def check(actions: Any) -> np.ndarray:
+        a = np.asarray(actions)
+        if a.shape == expected and valid(a):
+            return a
+        return check_host_actions(space, a, num_envs)
+
+    return check
 
 
 class HostEnv(abc.ABC):
@@ -210,6 +246,7 @@ class GymnasiumEnvs(HostEnv):
         self.observation_space = self._conv.observation_space
         self.action_space = self._conv.action_space
         self._name = name or getattr(getattr(first, "spec", None), "id", None) or type(first.unwrapped).__name__
+        self._check_actions = action_checker(self.action_space, self.num_envs)
         self._started = False
 
     @property
@@ -227,7 +264,7 @@ class GymnasiumEnvs(HostEnv):
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, Info]:
         if not self._started:
             raise RuntimeError(f"{self.name}: call reset() before step()")
-        actions = check_host_actions(self.action_space, actions, self.num_envs)
+        actions = self._check_actions(actions)
         b = self.num_envs
         obs = np.empty((b,) + self.observation_space.shape, np.float32)
         final_obs = np.empty_like(obs)
@@ -271,6 +308,7 @@ class GymnasiumVectorEnv(HostEnv):
         self.num_envs = int(vector_env.num_envs)
         self.observation_space = self._conv.observation_space
         self.action_space = self._conv.action_space
+        self._check_actions = action_checker(self.action_space, self.num_envs)
         self._started = False
 
     def _batch_obs(self, obs: Any) -> np.ndarray:
@@ -288,7 +326,7 @@ class GymnasiumVectorEnv(HostEnv):
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, Info]:
         if not self._started:
             raise RuntimeError(f"{self.name}: call reset() before step()")
-        actions = check_host_actions(self.action_space, actions, self.num_envs)
+        actions = self._check_actions(actions)
         gym_actions = [self._conv.action(a) for a in actions]
         from gymnasium.vector.utils import concatenate, create_empty_array
 

@@ -19,6 +19,7 @@ Build wrapped envs with `rtrl.envs.wrappers`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
 
@@ -152,7 +153,7 @@ class PreviousActionReward(WrapperRule):
         null.setflags(write=False)
         object.__setattr__(self, "_null", null)
 
-    @property
+    @functools.cached_property  # a host shell reads it every step: built once
     def observation_space(self) -> Box:
         return previous_action_reward_space(self.inner_observation_space, self.inner_action_space, self.action,
                                             self.reward)
@@ -244,7 +245,7 @@ class NormalizeObservation(WrapperRule):
             object.__setattr__(self, "moments",
                                frozen_moments("moments", self.moments, self.inner_observation_space.shape))
 
-    @property
+    @functools.cached_property  # a host shell reads it every step: built once
     def observation_space(self) -> Box:
         c = np.inf if self.clip is None else self.clip
         return Box(self.inner_observation_space.shape, -c, c)
@@ -364,7 +365,7 @@ class ClipAction(WrapperRule):
         """``(low, high)`` as float32 arrays of the action shape."""
         return self._bounds
 
-    @property
+    @functools.cached_property  # a host shell checks every action against it: built once
     def action_space(self) -> Box:
         return Box(self.inner_action_space.shape)
 
@@ -450,7 +451,7 @@ class MaskObservation(WrapperRule):
         contiguous = indices == tuple(range(first, first + len(indices)))
         object.__setattr__(self, "_slice", slice(first, first + len(indices)) if contiguous else None)
 
-    @property
+    @functools.cached_property  # a host shell reads it every step: built once
     def observation_space(self) -> Box:
         idx = list(self.keep)
         inner = self.inner_observation_space
