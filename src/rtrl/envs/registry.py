@@ -270,6 +270,16 @@ def _build_minatar(game: str) -> Callable[..., JaxEnv]:
     return build
 
 
+def _build_mjx(robot: str, part: str | None) -> Callable[..., JaxEnv]:
+    def build(*, num_envs: int | None, max_episode_steps: int) -> JaxEnv:
+        from rtrl.envs.mjx import MjxLocomotion
+
+        env: JaxEnv = MjxLocomotion(robot, part, max_episode_steps)
+        return env if num_envs is None else VmapEnv(env, num_envs)
+
+    return build
+
+
 def _build_gymnasium(env_id: str) -> Callable[..., HostEnv]:
     def build(*, num_envs: int, max_episode_steps: int | None, hide: str | None, render_mode: str | None,
               make_kwargs: Mapping[str, Any]) -> HostEnv:
@@ -301,6 +311,9 @@ FAMILY_DESCRIPTIONS: dict[str, tuple[str, str, str | None]] = {  # name -> (patt
     "minatar": ("minatar/<Game>",
                 "MinAtar games, gymnax's JAX ports: pure functions, (C, 10, 10) observations, inside jit/scan/vmap",
                 "minatar"),
+    "mjx": ("mjx/<Robot>[-P|-V]",
+            "gymnasium v5 MuJoCo robots on MJX (mujoco-mjx): pure functions, inside jit/scan/vmap, on CPU or "
+            "accelerators; -P positions only, -V velocities only", "mjx"),
     "gymnasium": ("gymnasium/<id>",
                   "any id of gymnasium's registry, e.g. gymnasium/CartPole-v1 or gymnasium/Hopper-v5 (host)", None),
 }
@@ -312,6 +325,8 @@ def _registry() -> dict[str, EnvSpec]:
     from rtrl.envs.memory_chain import DEFAULT_LENGTH
     from rtrl.envs.minatar import CHANNELS, MINATAR_INSTALL, MINATAR_REQUIRES
     from rtrl.envs.minatar import GAMES as MINATAR_GAMES
+    from rtrl.envs.mjx import MJX_INSTALL, MJX_REQUIRES
+    from rtrl.envs.mjx import ROBOTS as MJX_ROBOTS
     from rtrl.envs.mujoco import SPLITS
     from rtrl.envs.popgym_host import NEEDS_MAZELIB, level_names
     from rtrl.envs.popgym_jax import PORTS
@@ -370,6 +385,12 @@ def _registry() -> dict[str, EnvSpec]:
         add(EnvSpec(f"minatar/{game}", "jax", minatar_options, _build_minatar(game), "minatar",
                     f"MinAtar {game} (gymnax's JAX port), observations ({CHANNELS[game]}, 10, 10)",
                     minatar_checks, MINATAR_REQUIRES, MINATAR_INSTALL))
+    mjx_options = FrozenDict(num_envs=None, max_episode_steps=1000)
+    mjx_checks = FrozenDict(num_envs=_optional_positive_int, max_episode_steps=_positive_int)
+    for robot in MJX_ROBOTS:
+        for part, what in ((None, "full observation"), ("P", "positions only"), ("V", "velocities only")):
+            add(EnvSpec(f"mjx/{robot}" + (f"-{part}" if part else ""), "jax", mjx_options, _build_mjx(robot, part),
+                        "mjx", f"{robot}-v5 on MJX, {what}", mjx_checks, MJX_REQUIRES, MJX_INSTALL))
     return r
 
 
@@ -440,8 +461,9 @@ def _gymnasium_spec(name: str) -> EnvSpec:
 def families() -> tuple[Family, ...]:
     """The families of names, each with its name pattern, a one-line description and its extra."""
     from rtrl.envs.minatar import MINATAR_REQUIRES
+    from rtrl.envs.mjx import MJX_REQUIRES
 
-    requires = {"atari": ATARI_REQUIRES, "minatar": MINATAR_REQUIRES}
+    requires = {"atari": ATARI_REQUIRES, "minatar": MINATAR_REQUIRES, "mjx": MJX_REQUIRES}
     out = []
     for name, (pattern, description, extra) in FAMILY_DESCRIPTIONS.items():
         installed = all(find_spec(m) is not None for m, _ in requires.get(extra or "", ()))
@@ -466,6 +488,17 @@ def names(family: str | None = None) -> list[str]:
 
 def _unknown(name: str) -> ValueError:
     reg = _get()
+    if name.startswith("mjx/"):
+        from rtrl.envs.mjx import ROBOTS as MJX_ROBOTS
+        from rtrl.envs.mujoco import ROBOTS as MUJOCO_ROBOTS
+
+        robot = re.sub(r"-[PV]$", "", name.split("/", 1)[1])
+        if robot in MUJOCO_ROBOTS and robot not in MJX_ROBOTS:
+            return ValueError(
+                f"{name!r}: {robot} has no -P/-V split, and the mjx family has only the robots with one: "
+                + ", ".join(f"mjx/{r}-P, mjx/{r}-V" for r in MJX_ROBOTS) + f" (and mjx/<Robot> in full); "
+                f"{robot} runs on the host as mujoco/{robot}"
+            )
     m = re.fullmatch(r"(.+)-([PV])", name)
     if m and (m.group(1) in reg):
         from rtrl.envs.mujoco import SPLITS
