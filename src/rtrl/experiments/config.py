@@ -21,7 +21,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import yaml
@@ -53,18 +53,24 @@ def field(default: Any, help: str, **kwargs: Any) -> Any:
     return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
 
 
+def refuse_unknown_keys(values: Mapping[str, Any], valid: Sequence[str], where: str) -> None:
+    """A ValueError naming the keys of ``values`` not in ``valid`` (each with its closest valid key) and the
+    valid keys, if there are any."""
+    unknown = [k for k in values if k not in valid]
+    if unknown:
+        hints = []
+        for k in unknown:
+            close = difflib.get_close_matches(str(k), list(valid), n=1)
+            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(f"{where}: unknown key(s) {', '.join(hints)}; valid keys: {', '.join(valid)}.")
+
+
 def from_dict(cls: type[T], values: Mapping[str, Any], *, where: str = "config") -> T:
     """Build ``cls`` from ``values``; unknown keys are refused with the list of valid ones."""
     if not isinstance(values, Mapping):
         raise ValueError(f"{where} must be a mapping of field names to values, got {type(values).__name__}.")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [k for k in values if k not in fields]
-    if unknown:
-        hints = []
-        for k in unknown:
-            close = difflib.get_close_matches(str(k), list(fields), n=1)
-            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise ValueError(f"{where}: unknown key(s) {', '.join(hints)}; valid keys: {', '.join(fields)}.")
+    refuse_unknown_keys(values, list(fields), where)
     hints_by_name = typing.get_type_hints(cls)
     kwargs = {k: _coerce(v, hints_by_name[k], f"{where}.{k}") for k, v in values.items()}
     return cls(**kwargs)

@@ -136,7 +136,7 @@ def spec_from_dict(values: Mapping[str, Any], *, source: str = "sweep spec", def
     """A `SweepSpec` from a mapping (a parsed YAML file); unknown keys refused with the valid ones."""
     if not isinstance(values, Mapping):
         raise ValueError(f"{source} must be a mapping of {', '.join(SPEC_KEYS)}, got {type(values).__name__}.")
-    _unknown(values, SPEC_KEYS, source)
+    config_lib.refuse_unknown_keys(values, SPEC_KEYS, source)
     if "command" not in values:
         raise ValueError(f"{source}: command is missing; give command: train or command: predict.")
     out = values.get("out", default_out)
@@ -161,7 +161,7 @@ def spec_from_dict(values: Mapping[str, Any], *, source: str = "sweep spec", def
     if not isinstance(resources, Mapping):
         raise ValueError(f"{source}: resources must be a mapping such as {{num_cpus: 1, num_gpus: 0}}, "
                          f"got {resources!r}.")
-    _unknown(resources, RESOURCE_KEYS, f"{source}: resources")
+    config_lib.refuse_unknown_keys(resources, RESOURCE_KEYS, f"{source}: resources")
     seeds = values.get("seeds", 1)
     if isinstance(seeds, list):
         seeds = tuple(seeds)
@@ -271,16 +271,6 @@ def _config_class(command: str) -> type:
     from rtrl.experiments.prediction import PredictionConfig
 
     return PredictionConfig
-
-
-def _unknown(values: Mapping[str, Any], valid: Sequence[str], where: str) -> None:
-    unknown = [k for k in values if k not in valid]
-    if unknown:
-        hints = []
-        for k in unknown:
-            close = difflib.get_close_matches(str(k), list(valid), n=1)
-            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise ValueError(f"{where}: unknown key(s) {', '.join(hints)}; valid keys: {', '.join(valid)}.")
 
 
 def _check_field(name: Any, fields: tuple[str, ...], where: str) -> None:
