@@ -195,19 +195,27 @@ def plot(paths: list[str], out: str, *, metric: str | None = None, logy: bool | 
     metric = metric or DEFAULT_METRIC[kind]
     loaded = [load_column(run, metric, kind) for run in runs]
     labels = unique_labels(runs, [label_of(run, kind) for run in runs])
+    title = draw(out, kind, metric, dict(zip(labels, loaded)), runs, logy=logy)
+    return Drawn(kind, metric, tuple(runs), tuple(labels), title)
+
+
+def draw(out: str, kind: str, metric: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], runs: list[str], *,
+         logy: bool | None = None) -> str:
+    """Draw ``curves`` (label → (x, ys (seeds, points))) of ``runs`` into ``out``, titled after the runs, with
+    the oracle's and the zero predictor's error (mean over the runs' streams) as reference lines for a
+    prediction MSRE; returns the title."""
     references = {}
     if kind == PREDICTION and metric == "msre":
         for ref, name in (("oracle", "oracle"), ("zero", "zero predictor")):
             available = [load_column(run, ref, kind)[1].mean() for run in runs if ref in columns(run)]
             if available:
-                references[name] = float(available[0])
+                references[name] = float(np.mean(available))
     title = title_of(runs, kind)
     if os.path.dirname(os.path.abspath(out)):
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    plots.learning_curves(out, {label: curve for label, curve in zip(labels, loaded)}, xlabel=X_LABEL[kind],
-                          ylabel=Y_LABEL.get(metric, metric), title=title, reference_lines=references,
-                          logy=(kind == PREDICTION) if logy is None else logy)
-    return Drawn(kind, metric, tuple(runs), tuple(labels), title)
+    plots.learning_curves(out, curves, xlabel=X_LABEL[kind], ylabel=Y_LABEL.get(metric, metric), title=title,
+                          reference_lines=references, logy=(kind == PREDICTION) if logy is None else logy)
+    return title
 
 
 def check_image_path(out: str, *, overwrite: bool = False) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from rtrl.experiments import plots, replot, run_dir, statistics
+from rtrl.experiments import replot, run_dir, statistics
 from rtrl.experiments.sweep_spec import TRAIN, Configuration, PlannedRun, SweepPlan
 
 __all__ = ["REPORT", "write_report"]
@@ -143,7 +143,6 @@ def _figure(command: str, group: str, configurations: list[Configuration], finis
     kind = replot.TRAINING if command == TRAIN else replot.PREDICTION
     metric = replot.DEFAULT_METRIC[kind]
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    firsts: list[str] = []
     for c in configurations:
         runs = finished[c.key]
         if not runs:
@@ -152,18 +151,9 @@ def _figure(command: str, group: str, configurations: list[Configuration], finis
         points = min(len(x) for x, _ in loaded)
         x = loaded[0][0][:points]
         curves[c.name] = (x, np.concatenate([ys[:, :points] for _, ys in loaded], axis=0))
-        firsts.append(runs[0].out)
     if not curves:
         return None
-    references = {}
-    if kind == replot.PREDICTION:  # the oracle's and the zero predictor's error, over every finished run's streams
-        everything = [r.out for c in configurations for r in finished[c.key]]
-        for column, name in (("oracle", "oracle"), ("zero", "zero predictor")):
-            values = [replot.load_column(r, column, kind)[1].mean() for r in everything if column in replot.columns(r)]
-            if values:
-                references[name] = float(np.mean(values))
     name = f"{slug(group)}.png"
-    plots.learning_curves(os.path.join(out, name), curves, xlabel=replot.X_LABEL[kind],
-                          ylabel=replot.Y_LABEL.get(metric, metric), title=replot.title_of(firsts, kind),
-                          reference_lines=references, logy=kind == replot.PREDICTION)
+    everything = [r.out for c in configurations for r in finished[c.key]]
+    replot.draw(os.path.join(out, name), kind, metric, curves, everything)
     return name
