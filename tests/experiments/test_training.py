@@ -327,3 +327,29 @@ def test_env_options_are_checked_when_the_config_is_built():
     with pytest.raises(ValueError, match="does not take option"):
         TrainConfig(env="jax/RepeatPreviousEasy", env_options={"colour": 3})
     assert TrainConfig(label=5).label == "5"  # `--label 5` is read as a number
+
+
+@pytest.mark.parametrize("agent", ["real-time-ppo", pytest.param("tbptt-ppo", marks=pytest.mark.slow)])
+def test_jax_seeds_run_side_by_side_and_each_equals_its_one_seed_run(agent, monkeypatch):
+    # On a CPU the seeds of a JAX-native run are one program each, run on min(seeds, CPUs) threads at once
+    # (a vmapped program of all seeds ran one seed after another on one core); seed k's numbers are still
+    # exactly those of a one-seed run with seed k.
+    monkeypatch.setattr(train_seeds, "_cpus", lambda: 2)
+    ppo = dataclasses.replace(TINY, agent=agent, sequence_length=8 if agent == "tbptt-ppo" else None)
+    config = TrainConfig(env="jax/RepeatPreviousEasy", total_steps=32 * 2, seeds=3, seed=5, ppo=ppo)
+    together = train_seeds.make(config)
+    assert together.workers == 2
+    states = together.init()
+    runs = []
+    for _ in range(2):
+        states, metrics = together.iteration(states)
+        runs.append((states, metrics))
+    together.close()
+    for k in range(3):
+        alone = train_seeds.make(dataclasses.replace(config, seeds=1, seed=5 + k))
+        assert alone.workers == 1
+        state = alone.init()
+        for states_k, metrics_k in runs:
+            state, metrics = alone.iteration(state)
+            for a, b in zip(jax.tree.leaves((states_k, metrics_k)), jax.tree.leaves((state, metrics))):
+                np.testing.assert_array_equal(np.asarray(a)[k], np.asarray(b)[0])
