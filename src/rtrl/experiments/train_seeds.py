@@ -179,9 +179,10 @@ def _parallel_jax(agent: Any, keys: list[jax.Array], groups: int) -> Seeds:
     the program of a one-seed run, so seed k's numbers are a one-seed run's), run ``min(seeds, CPUs)``
     at a time on a pool of threads, then restacked.
 
-    Why: XLA CPU runs one program's kernels one after another (the parallelism inside a kernel of
-    a few hundred numbers is nil), so a vmapped program of S seeds takes S times one seed's time and
-    leaves the other cores idle: Real-Time PPO on jax/CountRecallEasy, 2 cores, 1 seed 7.0k env steps/s,
+    Why: an iteration is chains of small kernels (the rollout's and the minibatches' scans), which XLA
+    CPU runs one after another, and vmap only widens each kernel (a few hundred numbers per seed: no
+    parallelism inside it worth a thread), so a vmapped program of S seeds took S times one seed's time
+    on one core: Real-Time PPO on jax/CountRecallEasy, 2 cores, 1 seed 7.0k env steps/s,
     4 vmapped seeds 6.8k in total. Asynchronous dispatch of several programs from one thread did not
     overlap them either (2 programs of 1 seed: 7.1k); each program called and awaited on its own
     thread did (2 seeds: 17.9k; `benchmarks/seeds_scaling.py`)."""
