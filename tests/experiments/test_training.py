@@ -353,3 +353,16 @@ def test_jax_seeds_run_side_by_side_and_each_equals_its_one_seed_run(agent, monk
             state, metrics = alone.iteration(state)
             for a, b in zip(jax.tree.leaves((states_k, metrics_k)), jax.tree.leaves((state, metrics))):
                 np.testing.assert_array_equal(np.asarray(a)[k], np.asarray(b)[0])
+
+
+def test_jax_seeds_keep_to_the_runs_thread_budget(monkeypatch):
+    # `rtrl train --threads 1` (or a sweep run given one CPU): the seed programs run one after another
+    from rtrl.experiments import cpu_threads
+
+    monkeypatch.setattr(train_seeds.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    config = TrainConfig(env="jax/RepeatPreviousEasy", total_steps=32, seeds=3, ppo=TINY)
+    assert train_seeds.make(config).workers == 3
+    monkeypatch.setattr(cpu_threads, "_budget", [2])
+    assert train_seeds.make(config).workers == 2
+    monkeypatch.setattr(cpu_threads, "_budget", [1])
+    assert train_seeds.make(config).workers == 1

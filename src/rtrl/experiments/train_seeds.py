@@ -37,6 +37,7 @@ import numpy as np
 
 from rtrl import agents
 from rtrl.agents.policy import WrapperStatistics, statistics_of
+from rtrl.experiments import cpu_threads
 from rtrl.experiments.train_config import TrainConfig
 
 __all__ = ["NO_STATISTICS", "PARAMETERS_FINITE", "Seeds", "divergence", "make", "reset_seed", "statistics_missing"]
@@ -170,8 +171,11 @@ def _seed_groups(seeds: int) -> int:
 
 
 def _cpus() -> int:
-    """The CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """The CPUs this process may compute on: those it may run on, at most its thread budget
+    (`cpu_threads.thread_budget`: ``rtrl train --threads``, a sweep run's resources)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    budget = cpu_threads.thread_budget()
+    return min(cpus, budget) if budget is not None else cpus
 
 
 def _parallel_jax(agent: Any, keys: list[jax.Array], groups: int) -> Seeds:
@@ -187,7 +191,7 @@ def _parallel_jax(agent: Any, keys: list[jax.Array], groups: int) -> Seeds:
     overlap them either (2 programs of 1 seed: 7.1k); each program called and awaited on its own
     thread did (2 seeds: 17.9k; `benchmarks/seeds_scaling.py`)."""
     seeds = len(keys)
-    workers = min(seeds, _cpus())
+    workers = min(seeds, _cpus())  # 1 (a --threads 1 run): the seed programs one after another
     one = jax.jit(jax.vmap(_checked(agent._iteration_reusing if agent.reuses_buffer else agent._iteration)),
                   donate_argnums=(1,) if agent.reuses_buffer else ())
     empty = jax.jit(jax.vmap(agent.empty_rollout)) if agent.reuses_buffer else None
