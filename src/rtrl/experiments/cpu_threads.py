@@ -16,18 +16,9 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["AUTO", "accelerator_possible", "check", "limit_xla_cpu_threads", "resolve", "thread_budget"]
+__all__ = ["AUTO", "accelerator_possible", "check", "limit_xla_cpu_threads", "resolve"]
 
 AUTO = "auto"
-
-_budget: list[int] = []  # the last `limit_xla_cpu_threads` request of this process (a run's CPU budget)
-
-
-def thread_budget() -> int | None:
-    """The CPUs this process was told to compute on (the last `limit_xla_cpu_threads` call's ``threads``,
-    e.g. ``rtrl train --threads 1`` or a sweep run's resources), None if never told. Work run on
-    threads of its own (`rtrl.experiments.train_seeds`'s seed programs) keeps to it as well."""
-    return _budget[-1] if _budget else None
 
 
 def check(threads: int | str) -> int | str:
@@ -83,7 +74,6 @@ def limit_xla_cpu_threads(threads: int) -> bool:
     affinity masks."""
     if check(threads) == AUTO:
         raise ValueError("threads must be a whole number >= 1 here; 'auto' is resolved by resolve().")
-    _budget.append(threads)  # kept even where the pool cannot be sized now: the run's budget all the same
     if not hasattr(os, "sched_setaffinity"):
         return False
     from jax._src import xla_bridge  # JAX exposes no public "has the backend started?"

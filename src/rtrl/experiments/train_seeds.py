@@ -24,10 +24,8 @@ leaf, no extra transfer); `divergence` reads it and the losses and names what we
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import math
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -37,7 +35,6 @@ import numpy as np
 
 from rtrl import agents
 from rtrl.agents.policy import WrapperStatistics, statistics_of
-from rtrl.experiments import cpu_threads
 from rtrl.experiments.train_config import TrainConfig
 
 __all__ = ["NO_STATISTICS", "PARAMETERS_FINITE", "Seeds", "divergence", "make", "reset_seed", "statistics_missing"]
@@ -59,7 +56,6 @@ class Seeds:
     after_restore: Callable[[agents.RunState, int], agents.RunState]  # a checkpoint's state, ready to continue
     envs: list[Any] | None = None  # host environments: seed k's envs (they hold their own state); None if JAX-native
     close: Callable[[], None] = lambda: None  # joins what the run started beside it (R2AC's actor thread)
-    workers: int = 1  # threads the seeds' programs run on at once (JAX-native seeds on a CPU: min(seeds, CPUs))
 
 
 def reset_seed(seed: int, iteration: int) -> int:
@@ -123,10 +119,6 @@ def make(config: TrainConfig, agent: agents.Agent | None = None, *, overlap: boo
     agent = agent if agent is not None else config.make_agent()
     if isinstance(agent, agents.R2ACAgent):
         return _r2ac(config, agent, keys, overlap)
-    if agent.jax_native:
-        groups = _seed_groups(config.seeds)
-        if groups > 1:
-            return _parallel_jax(agent, keys, groups)
     if agent.jax_native and not agent.reuses_buffer:  # a streaming agent: no rollout to hand back
         batched = jax.jit(jax.vmap(_checked(agent._iteration)))
         return Seeds(agent, _jax_init(agent, keys), batched, lambda s, it: s)
@@ -161,66 +153,6 @@ def make(config: TrainConfig, agent: agents.Agent | None = None, *, overlap: boo
         return update(states._replace(env_state=_host_statistics(seed_envs)), data)
 
     return Seeds(agent, init, iteration, after_restore, seed_envs)
-
-
-def _seed_groups(seeds: int) -> int:
-    """How many programs a JAX-native run's seeds are split into: one per seed on XLA's CPU back-end
-    (run ``cpus`` at a time, see `_parallel_jax`), one for all of them on an accelerator (a GPU runs
-    the vmapped seeds in parallel itself) and for a single seed."""
-    return seeds if seeds > 1 and jax.default_backend() == "cpu" else 1
-
-
-def _cpus() -> int:
-    """The CPUs this process may compute on: those it may run on, at most its thread budget
-    (`cpu_threads.thread_budget`: ``rtrl train --threads``, a sweep run's resources)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    budget = cpu_threads.thread_budget()
-    return min(cpus, budget) if budget is not None else cpus
-
-
-def _parallel_jax(agent: Any, keys: list[jax.Array], groups: int) -> Seeds:
-    """A JAX-native run's seeds on XLA's CPU back-end: each seed its own program (the vmap of one seed,
-    the program of a one-seed run, so seed k's numbers are a one-seed run's), run ``min(seeds, CPUs)``
-    at a time on a pool of threads, then restacked.
-
-    Why: an iteration is chains of small kernels (the rollout's and the minibatches' scans), which XLA
-    CPU runs one after another, and vmap only widens each kernel (a few hundred numbers per seed: no
-    parallelism inside it worth a thread), so a vmapped program of S seeds took S times one seed's time
-    on one core: Real-Time PPO on jax/CountRecallEasy, 2 cores, 1 seed 7.0k env steps/s,
-    4 vmapped seeds 6.8k in total. Asynchronous dispatch of several programs from one thread did not
-    overlap them either (2 programs of 1 seed: 7.1k); each program called and awaited on its own
-    thread did (2 seeds: 17.9k; `benchmarks/seeds_scaling.py`)."""
-    seeds = len(keys)
-    workers = min(seeds, _cpus())  # 1 (a --threads 1 run): the seed programs one after another
-    one = jax.jit(jax.vmap(_checked(agent._iteration_reusing if agent.reuses_buffer else agent._iteration)),
-                  donate_argnums=(1,) if agent.reuses_buffer else ())
-    empty = jax.jit(jax.vmap(agent.empty_rollout)) if agent.reuses_buffer else None
-    split = jax.jit(lambda states: [jax.tree.map(lambda x: x[k:k + 1], states) for k in range(seeds)])
-    stack = jax.jit(lambda parts: jax.tree.map(lambda *x: jnp.concatenate(x), *parts))
-    buffers: list[Any] = [None] * seeds  # seed k's last rollout, handed back to its next call
-    pool: list[concurrent.futures.ThreadPoolExecutor] = []  # started by the first iteration
-
-    def run_seed(k: int, state: agents.RunState) -> tuple[agents.RunState, dict[str, Any]]:
-        # awaited here: a program awaited on its own thread runs beside the others (dispatched and left, it did not)
-        if empty is None:
-            return jax.block_until_ready(one(state))
-        if buffers[k] is None:
-            buffers[k] = empty(state)
-        state, metrics, buffers[k] = jax.block_until_ready(one(state, buffers[k]))
-        return state, metrics
-
-    def iteration(states):
-        if not pool:
-            pool.append(concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="rtrl-seed"))
-        parts = split(states)
-        results = list(pool[0].map(run_seed, range(seeds), parts))
-        return stack([r[0] for r in results]), stack([r[1] for r in results])
-
-    def close():
-        if pool:
-            pool.pop().shutdown()
-
-    return Seeds(agent, _jax_init(agent, keys), iteration, lambda s, it: s, close=close, workers=workers)
 
 
 def _jax_init(agent: Any, keys: list[jax.Array]) -> Callable[[], agents.RunState]:
