@@ -1,6 +1,7 @@
 """How close a host environment's training run comes to the environment's own speed (issue 13, item 4).
 
-    python benchmarks/host_envs.py [--env mujoco/Hopper-P] [--steps 4096] [--repeats 3] [--csv benchmarks/host_envs.csv]
+    python benchmarks/host_envs.py [--env mujoco/Hopper-P] [--num-envs 1 8] [--steps 4096] [--repeats 3]
+                                   [--csv benchmarks/host_envs.csv]
 
 Measured in one script, so that the ratios hold on a busy machine (the rows of one repeat run back to
 back, and the figure of each row is its median over the repeats):
@@ -9,12 +10,15 @@ back, and the figure of each row is its median over the repeats):
     ``num_envs`` copies stepped in a Python loop with random actions, reset where an episode ends;
 (b) ``rtrl env + wrappers``: the env ``rtrl train`` builds (`TrainConfig.make_env`: ``rtrl.envs.make``,
     the -P observation mask and the standard wrapper stack), stepped with the same kind of actions;
-(c) ``rtrl train``: what ``rtrl train --env mujoco/Hopper-P`` runs with Real-Time PPO's defaults (one env,
-    rollout 2048, 4 epochs x 32 minibatches, RTU 192), launched as a fresh process; the figure is the
-    run's own summary (env steps/s excluding compilation: rollouts and updates);
+(c) ``rtrl train``: what ``rtrl train --env mujoco/Hopper-P --num-envs N --num-steps 2048/N`` runs with
+    Real-Time PPO's defaults otherwise (rollout 2048, 4 epochs x 32 minibatches, RTU 192; N = 1 is the
+    default command), launched as a fresh process; the figure is the run's own summary (env steps/s
+    excluding compilation: rollouts and updates);
 (c') ``host rollout``: the rollout half of (c) alone (the policy call per step and the env), in process.
 
-Every row is env steps per second (all envs), and ``ratio_to_bare`` is the row over (a);
+Each ``--num-envs`` value N gets its own rows (N envs per seed: one policy call serves N env steps; the
+rollout stays 2048 transitions). Every row is env steps per second (all envs), and ``ratio_to_bare`` is
+the row over (a) of the same N (N bare envs in a loop: one env's rate);
 ``cpu_us_per_step`` is the process's CPU time (all threads) per env step of the in-process rows, a
 figure that a busy machine disturbs less than the wall clock. The target
 of issue 13 is (c)/(a) >= 0.8. ``--envpool`` adds a row for envpool's ``Hopper-v5`` (C++ MuJoCo,
@@ -24,13 +28,8 @@ same-step auto-reset not applied: a bare loop, for reference), when envpool is i
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 
 import numpy as np
@@ -113,18 +112,13 @@ class Rollouts:
         return size / seconds, cpu / size
 
 
-def rtrl_train(env_name: str, iterations: int, rollout_size: int) -> tuple[float, float]:
+def rtrl_train(env_name: str, iterations: int, rollout_size: int, num_envs: int) -> tuple[float, float]:
     """(c) the summary's env steps/s of a fresh ``rtrl train`` process (first, compiling iteration excluded)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "run")
-        command = [sys.executable, "-m", "rtrl.cli", "train", "--env", env_name,
-                   "--total-steps", str((iterations + 1) * rollout_size), "--checkpoint-every", "1000000",
-                   "--out", out]
-        done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
-        if done.returncode:
-            raise RuntimeError(f"rtrl train exited {done.returncode}: {done.stderr[-800:]}")
-        with open(os.path.join(out, "summary.json")) as f:
-            return float(json.load(f)["steps_per_second"]), math.nan  # its CPU time would include compiling
+    from rtrl.bench.runs import train_summary
+
+    flags = ["--env", env_name, "--num-envs", str(num_envs), "--num-steps", str(rollout_size // num_envs),
+             "--total-steps", str((iterations + 1) * rollout_size), "--checkpoint-every", "1000000"]
+    return float(train_summary(flags)["steps_per_second"]), math.nan  # its CPU time would include compiling
 
 
 def envpool_bare(env_id: str, num_envs: int, steps: int) -> tuple[float, float] | None:
@@ -145,22 +139,16 @@ def envpool_bare(env_id: str, num_envs: int, steps: int) -> tuple[float, float] 
     return steps * num_envs / seconds, cpu / (steps * num_envs)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="mujoco/Hopper-P", help="a mujoco/<Robot>[-P|-V] name")
-    parser.add_argument("--steps", type=int, default=4096, help="steps per env of rows (a) and (b) per repeat")
-    parser.add_argument("--iterations", type=int, default=3, help="timed iterations of the rtrl train run (c)")
-    parser.add_argument("--repeats", type=int, default=3, help="repeats of every row (medians reported)")
-    parser.add_argument("--no-train", action="store_true", help="leave out row (c), the rtrl train process")
-    parser.add_argument("--envpool", action="store_true", help="add envpool's MuJoCo (bare loop), if installed")
-    parser.add_argument("--csv", default="benchmarks/host_envs.csv", help="where to write the CSV ('' for none)")
-    args = parser.parse_args()
-
+def measure(args: argparse.Namespace, env_id: str, num_envs: int) -> list[dict]:
+    """Every row for ``num_envs`` envs per seed: each repeat runs the rows back to back."""
+    from rtrl.agents import PPOConfig
     from rtrl.experiments.train_config import TrainConfig
 
-    env_id = gymnasium_id(args.env)
-    config = TrainConfig(env=args.env)  # Real-Time PPO's defaults, as `rtrl train --env ENV`
-    num_envs = config.agent_config.num_envs
+    rollout = PPOConfig().rollout_size
+    if rollout % num_envs:
+        raise SystemExit(f"--num-envs {num_envs} must divide the rollout of {rollout} transitions")
+    # Real-Time PPO's defaults, as `rtrl train --env ENV --num-envs N --num-steps 2048/N`
+    config = TrainConfig(env=args.env, ppo=PPOConfig(num_envs=num_envs, num_steps=rollout // num_envs))
     rollouts = Rollouts(config)
     names = {"a": "bare gymnasium", "b": "rtrl env + wrappers", "c'": "host rollout", "c": "rtrl train",
              "d": "envpool bare"}
@@ -170,7 +158,7 @@ def main() -> None:
         measured["b"].append(rtrl_env(config, args.steps))
         measured["c'"].append(rollouts.run())
         if not args.no_train:
-            measured["c"].append(rtrl_train(args.env, args.iterations, config.agent_config.rollout_size))
+            measured["c"].append(rtrl_train(args.env, args.iterations, rollout, num_envs))
         if args.envpool:
             result = envpool_bare(env_id, num_envs, args.steps)
             if result is not None:
@@ -193,6 +181,26 @@ def main() -> None:
                      "runs": " ".join(f"{r:.0f}" for r, _ in values)})
         shown = "" if math.isnan(cpu) else f"{cpu:8.0f} us CPU/step"
         print(f"({key:2s}) {names[key]:22s} {rate:10,.0f}   {rate / bare:6.1%} of (a)  {shown}")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="mujoco/Hopper-P", help="a mujoco/<Robot>[-P|-V] name")
+    parser.add_argument("--num-envs", type=int, nargs="+", default=[1],
+                        help="envs per seed, one set of rows each (each must divide 2048; default 1)")
+    parser.add_argument("--steps", type=int, default=4096, help="steps per env of rows (a) and (b) per repeat")
+    parser.add_argument("--iterations", type=int, default=3, help="timed iterations of the rtrl train run (c)")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of every row (medians reported)")
+    parser.add_argument("--no-train", action="store_true", help="leave out row (c), the rtrl train process")
+    parser.add_argument("--envpool", action="store_true", help="add envpool's MuJoCo (bare loop), if installed")
+    parser.add_argument("--csv", default="benchmarks/host_envs.csv", help="where to write the CSV ('' for none)")
+    args = parser.parse_args()
+
+    env_id = gymnasium_id(args.env)
+    rows = []
+    for num_envs in args.num_envs:
+        rows += measure(args, env_id, num_envs)
     if args.csv:
         from rtrl.experiments.run_dir import write_csv
 

@@ -23,12 +23,8 @@ than a slower one, so that layout was taken out (README, "Scale").
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import subprocess
-import sys
-import tempfile
 
 PRESET = "rtu-paper/popgym-countrecall"
 TIMEOUT_S = 900  # a run that takes longer has hung: reported, not waited on forever
@@ -37,18 +33,11 @@ TIMEOUT_S = 900  # a run that takes longer has hung: reported, not waited on for
 def measure_train(seeds: int, iterations: int) -> float:
     """A fresh `rtrl train` process of ``seeds`` seeds: its summary's total env steps/s."""
     from rtrl.agents import PPOConfig
+    from rtrl.bench.runs import train_summary
 
     rollout = PPOConfig().rollout_size
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "run")
-        command = [sys.executable, "-m", "rtrl.cli", "train", "--preset", PRESET, "--seeds", str(seeds),
-                   "--total-steps", str((iterations + 1) * rollout), "--out", out]
-        done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              timeout=TIMEOUT_S)
-        if done.returncode:
-            raise RuntimeError(f"rtrl train exited {done.returncode}: {done.stderr[-500:]}")
-        with open(os.path.join(out, "summary.json")) as f:
-            return float(json.load(f)["steps_per_second"])
+    flags = ["--preset", PRESET, "--seeds", str(seeds), "--total-steps", str((iterations + 1) * rollout)]
+    return float(train_summary(flags, TIMEOUT_S)["steps_per_second"])
 
 
 def main() -> None:
