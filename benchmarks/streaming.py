@@ -17,12 +17,8 @@ against T-BPTT(1) and feed-forward at the same width.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import subprocess
-import sys
-import tempfile
 import time
 
 import jax
@@ -56,18 +52,12 @@ def cases(quick: bool) -> list[tuple[str, list[str], int, str]]:
 
 def measure_train(flags: list[str], seeds: int, env_name: str, steps: int) -> dict:
     """A fresh `rtrl train` process: its summary's steps/s (all seeds) and the process's wall time."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "run")
-        command = [sys.executable, "-m", "rtrl.cli", "train", "--env", env_name, "--seeds", str(seeds),
-                   "--total-steps", str(steps), "--out", out, *flags]
-        t0 = time.perf_counter()
-        done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if done.returncode:
-            raise RuntimeError(f"rtrl train exited {done.returncode}: {done.stderr[-500:]}")
-        with open(os.path.join(out, "summary.json")) as f:
-            summary = json.load(f)
-        return {"steps_per_s": summary["steps_per_second"], "process_s": time.perf_counter() - t0,
-                "parameters": summary.get("parameters")}
+    from rtrl.bench.runs import train_summary
+
+    t0 = time.perf_counter()
+    summary = train_summary(["--env", env_name, "--seeds", str(seeds), "--total-steps", str(steps), *flags])
+    return {"steps_per_s": summary["steps_per_second"], "process_s": time.perf_counter() - t0,
+            "parameters": summary.get("parameters")}
 
 
 def main() -> None:
