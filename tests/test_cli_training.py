@@ -138,8 +138,8 @@ def test_ctrl_c_says_how_to_resume_then_resume_and_progress_lines(tmp_path, caps
     make = train_seeds.make
     calls = []
 
-    def interrupted_at_third(config, agent=None):
-        seeds = make(config, agent)
+    def interrupted_at_third(config, agent=None, **kwargs):
+        seeds = make(config, agent, **kwargs)
         step = seeds.iteration
 
         def iteration(state):

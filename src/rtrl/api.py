@@ -73,7 +73,7 @@ def default_run_dir(prefix: str = "train") -> str:
 
 
 def train(config: Any, out: str | None = None, *, overwrite: bool = False, resume: bool = False,
-          progress: Callable[[Progress], None] | None = None) -> TrainedRun:
+          progress: Callable[[Progress], None] | None = None, processes: int | str = "auto") -> TrainedRun:
     """Train (or resume) the run ``config`` describes and return its trained agents.
 
     Args:
@@ -83,6 +83,8 @@ def train(config: Any, out: str | None = None, *, overwrite: bool = False, resum
       resume: continue the run in ``out`` from its last checkpoint.
       progress: called after every iteration with a `rtrl.experiments.training.Progress` (iteration,
         iterations, env steps per seed so far and in all, steps/s or None, final return so far or None).
+      processes: worker processes the seeds of a JAX-native environment are split over, as ``rtrl train
+        --processes``: "auto" (one per CPU on a CPU-only JAX), or a number (1: all in this process).
 
     Every seed's agent carries its wrapper statistics at the end of training (for a host
     environment too: a training run keeps them in its state and checkpoints).
@@ -96,7 +98,7 @@ def train(config: Any, out: str | None = None, *, overwrite: bool = False, resum
         if resume:
             raise ValueError("resume=True needs out=RUN_DIR, the run to continue.")
         out = default_run_dir()
-    result = training.train(config, out, resume=resume, overwrite=overwrite, progress=progress)
+    result = training.train(config, out, resume=resume, overwrite=overwrite, progress=progress, processes=processes)
     # the statistics come from result.state (a host run keeps them there too), never from live envs,
     # which a finished run that is "resumed" has only just reset
     agents = tuple(TrainedAgent.from_training(config, result.agent, result.state, k) for k in range(config.seeds))

@@ -27,6 +27,7 @@ __all__ = [
     "is_real",
     "non_negative_int",
     "non_negative_number",
+    "auto_or_positive_int",
     "number_in",
     "positive_int",
     "positive_number",
@@ -49,6 +50,15 @@ def positive_int(name: str, value: Any, *, what: str = "") -> int:
     """``value`` as an int ≥ 1. ``what`` adds a hint, e.g. "a layer width"."""
     if not is_integer(value) or value <= 0:
         raise ValueError(f"{name} must be a positive integer{_hint(what)}, got {value!r}.")
+    return int(value)
+
+
+def auto_or_positive_int(name: str, value: Any) -> int | str:
+    """``value`` if it is "auto", else as an int ≥ 1 (a count that rtrl may choose itself)."""
+    if value == "auto":
+        return value
+    if not is_integer(value) or value <= 0:
+        raise ValueError(f"{name} must be 'auto' or a whole number >= 1, got {value!r}.")
     return int(value)
 
 

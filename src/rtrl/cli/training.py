@@ -147,7 +147,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if threads is not None:  # before any JAX computation: the pool is sized when the backend starts
         cpu_threads.limit_xla_cpu_threads(threads)
     out = args.out or os.path.join("runs", run_dir.default_name("train"))
-    prepared = training.prepare(config, out, resume=args.resume, overwrite=args.overwrite)
+    prepared = training.prepare(config, out, resume=args.resume, overwrite=args.overwrite, processes=args.processes,
+                                threads=args.threads if isinstance(args.threads, int) else None)
     agent = prepared.agent
     total, recurrent = agent.parameter_count()
     console.print(f"{escape(config.name)}: {config.iterations:,} iterations x {config.agent_config.rollout_size:,} steps, "
@@ -228,14 +229,14 @@ def _progress(prepared):
     return bar, report
 
 
-def _threads(text: str) -> int | str:
-    """--threads: "auto" or a whole number >= 1 (argparse reports the error with the flag's name)."""
-    from rtrl.experiments import cpu_threads
+def _auto_or_count(text: str) -> int | str:
+    """--threads, --processes: "auto" or a whole number >= 1 (argparse reports the error with the flag's name)."""
+    from rtrl import validate
 
     try:
-        return cpu_threads.check(text if text == cpu_threads.AUTO else int(text))
+        return validate.auto_or_positive_int("value", text if text == "auto" else int(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {cpu_threads.AUTO!r} or a whole number >= 1, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number >= 1, got {text!r}") from None
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -279,9 +280,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                 if action.dest in _CHOICES:
                     action.help += "; " + _CHOICES[action.dest]
     p.add_argument("--out", help="run directory (default runs/train-<time>)")
-    p.add_argument("--threads", type=_threads, default="auto", help="XLA CPU threads: a number, or auto (default): "
+    p.add_argument("--threads", type=_auto_or_count, default="auto", help="XLA CPU threads: a number, or auto (default): "
                    "1 for a streaming agent with one seed on a CPU-only JAX, whose steps are chains of tiny kernels "
                    "that a second thread slows down; every CPU otherwise (and with a GPU). Speed only: results are the same")
+    p.add_argument("--processes", type=_auto_or_count, default="auto", help="worker processes the seeds of a JAX-native "
+                   "environment are split over, each running its share as one vmapped program on its own CPUs: a number, "
+                   "or auto (default): one per CPU (at most one per seed) on a CPU-only JAX, 1 otherwise (with a GPU, "
+                   "for a host environment and for R2AC). Speed only: every seed's results are the same")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it is an existing run directory "
                    "(the old run is kept until the new one finishes)")

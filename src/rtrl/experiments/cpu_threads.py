@@ -23,11 +23,9 @@ AUTO = "auto"
 
 def check(threads: int | str) -> int | str:
     """``threads`` if it is "auto" or a whole number >= 1; ValueError otherwise."""
-    if threads == AUTO:
-        return threads
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be {AUTO!r} or a whole number >= 1, got {threads!r}.")
-    return threads
+    from rtrl import validate
+
+    return validate.auto_or_positive_int("threads", threads)
 
 
 def resolve(threads: int | str, streaming: bool, seeds: int) -> int | None:

@@ -111,12 +111,23 @@ def _checked(fn: Callable[..., tuple[agents.RunState, dict[str, Any]]]):
     return checked
 
 
-def make(config: TrainConfig, agent: agents.Agent | None = None, *, overlap: bool = True) -> Seeds:
+def make(config: TrainConfig, agent: agents.Agent | None = None, *, overlap: bool = True,
+         processes: int | str = 1, threads: int | None = None) -> Seeds:
     """The seeds of ``config``; ``agent`` (from ``config.make_agent()``) if already built. ``overlap``:
     R2AC with lag ≥ 1 runs its actors on their own thread beside the learner (False: the same pipeline
-    in one thread; the same results)."""
+    in one thread; the same results). ``processes``: the worker processes a JAX-native run's seeds are
+    split over (`rtrl.experiments.seed_processes`; "auto": one per CPU on a CPU-only JAX; 1: all in
+    this process), each with ``threads`` XLA CPU threads (None: the CPUs shared out)."""
     keys = [jax.random.PRNGKey(config.seed + k) for k in range(config.seeds)]
     agent = agent if agent is not None else config.make_agent()
+    if processes != 1:
+        from rtrl.experiments import seed_processes
+
+        splittable = agent.jax_native and not isinstance(agent, agents.R2ACAgent)
+        what = "R2AC" if isinstance(agent, agents.R2ACAgent) else f"a host environment ({config.env})"
+        seed_groups = seed_processes.groups(processes, config.seeds, splittable=splittable, what=what)
+        if len(seed_groups) > 1:
+            return seed_processes.make(config, agent, seed_groups, threads)
     if isinstance(agent, agents.R2ACAgent):
         return _r2ac(config, agent, keys, overlap)
     if agent.jax_native and not agent.reuses_buffer:  # a streaming agent: no rollout to hand back

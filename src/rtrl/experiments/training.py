@@ -54,7 +54,7 @@ import numpy as np
 
 from rtrl import agents
 from rtrl.agents import PPOConfig
-from rtrl.experiments import checkpoint, memory, run_dir, train_logs, train_report, train_seeds
+from rtrl.experiments import checkpoint, memory, run_dir, seed_processes, train_logs, train_report, train_seeds
 from rtrl.experiments.config import from_dict, load_yaml, save_yaml, to_dict
 from rtrl.experiments.train_config import (RESUMABLE_CHANGES, WRAPPERS, TrainConfig, config_dict, learning_part,
                                            load_config)
@@ -205,12 +205,17 @@ def check_training_run(out: str, doing: str = "resume") -> None:
 
 
 def prepare(config: TrainConfig, out: str, *, resume: bool = False, overwrite: bool = False,
-            check_memory: bool = True) -> Prepared:
+            check_memory: bool = True, processes: int | str = 1, threads: int | None = None) -> Prepared:
     """Every check of a run, in order, before anything is written or deleted: the run directory
     (`check`), the environment and the agent (built here), the memory the run needs against the
-    memory available (``check_memory``), and on resume the checkpoint's iteration."""
+    memory available (``check_memory``), and on resume the checkpoint's iteration.
+
+    ``processes`` splits a JAX-native run's seeds over worker processes ("auto": one per CPU on a
+    CPU-only JAX; `rtrl.experiments.seed_processes`), each with ``threads`` XLA CPU threads (None:
+    the CPUs shared out). Speed only: every seed's numbers are those of one process."""
+    seed_processes.check(processes)
     plan = check(config, out, resume=resume, overwrite=overwrite)
-    seeds = train_seeds.make(config)
+    seeds = train_seeds.make(config, processes=processes, threads=threads)
     breakdown = memory_breakdown(config, seeds.agent)
     estimate = sum(breakdown.values())
     if check_memory:
@@ -242,14 +247,16 @@ def _load_checkpoint(seeds: train_seeds.Seeds, path: str, like: agents.RunState,
 
 def train(config: TrainConfig, out: str, *, resume: bool = False, overwrite: bool = False,
           progress: Callable[[Progress], None] | None = None, stop_after: int | None = None,
-          check_memory: bool = True) -> TrainResult:
-    """Run (or resume) ``config`` into the run directory ``out``: `prepare` then `run`.
+          check_memory: bool = True, processes: int | str = 1, threads: int | None = None) -> TrainResult:
+    """Run (or resume) ``config`` into the run directory ``out``: `prepare` then `run` (``processes``
+    and ``threads``: see `prepare`).
 
     ``progress(Progress)`` is called after each iteration. ``stop_after`` stops after that many
     iterations in total as if the process had been killed there (for tests of resume): only the
     checkpoints due by then are written, and no summary (the result's summary is empty).
     """
-    prepared = prepare(config, out, resume=resume, overwrite=overwrite, check_memory=check_memory)
+    prepared = prepare(config, out, resume=resume, overwrite=overwrite, check_memory=check_memory,
+                       processes=processes, threads=threads)
     return run(prepared, progress=progress, stop_after=stop_after)
 
 
