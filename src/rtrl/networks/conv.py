@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from rtrl import validate
+from rtrl.cells.initializers import orthogonal
 from rtrl.networks.mlp import Layer, apply_dense, init_dense
 
 __all__ = ["STEMS", "apply_stem", "check_stem_input", "conv2d", "feature_map_shape", "init_conv", "init_stem",
@@ -63,7 +64,7 @@ def init_conv(key: jax.Array, kernel_size: int, in_channels: int, out_channels: 
     """One 2-D convolution: kernel (k, k, C_in, C_out) orthogonal × ``scale`` as a (k·k·C_in) × C_out
     matrix, bias zero."""
     shape = (kernel_size, kernel_size, in_channels, out_channels)
-    kernel = jax.nn.initializers.orthogonal(scale, column_axis=-1)(key, shape, jnp.dtype(dtype))
+    kernel = orthogonal(scale, column_axis=-1)(key, shape, jnp.dtype(dtype))
     return {"kernel": kernel, "bias": jnp.zeros((out_channels,), jnp.dtype(dtype))}
 
 

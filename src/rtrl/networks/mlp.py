@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from rtrl import validate
+from rtrl.cells.initializers import orthogonal
 
 Layer = dict[str, jax.Array]
 
@@ -49,7 +50,7 @@ def init_dense(key: jax.Array, input_size: int, output_size: int, dtype: Any, *,
     input_size = validate.positive_int("input_size", input_size)
     output_size = validate.positive_int("output_size", output_size)
     dtype = jnp.dtype(dtype)
-    kernel = jax.nn.initializers.orthogonal(scale)(key, (input_size, output_size), dtype)
+    kernel = orthogonal(scale)(key, (input_size, output_size), dtype)
     return {"kernel": kernel, "bias": jnp.zeros((output_size,), dtype)}
 
 
