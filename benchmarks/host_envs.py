@@ -21,13 +21,16 @@ rollout stays 2048 transitions). Every row is env steps per second (all envs), a
 the row over (a) of the same N (N bare envs in a loop: one env's rate);
 ``cpu_us_per_step`` is the process's CPU time (all threads) per env step of the in-process rows, a
 figure that a busy machine disturbs less than the wall clock. The target
-of issue 13 is (c)/(a) >= 0.8. ``--envpool`` adds a row for envpool's ``Hopper-v5`` (C++ MuJoCo,
-same-step auto-reset not applied: a bare loop, for reference), when envpool is installed.
+of issue 13 is (c)/(a) >= 0.8. ``--envpool`` adds, when envpool is installed: (d) envpool's
+``Hopper-v5`` in a bare loop (C++ MuJoCo, the batch in one call, no same-step auto-reset), (be) the
+env ``rtrl train`` builds with ``--env-options '{backend: envpool}'`` (`rtrl.envs.envpool_mujoco`) and
+(ce) that ``rtrl train`` run; each is also a ratio to (a), the bare gymnasium loop.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import statistics
 import time
@@ -112,12 +115,14 @@ class Rollouts:
         return size / seconds, cpu / size
 
 
-def rtrl_train(env_name: str, iterations: int, rollout_size: int, num_envs: int) -> tuple[float, float]:
+def rtrl_train(env_name: str, iterations: int, rollout_size: int, num_envs: int,
+               env_options: str = "") -> tuple[float, float]:
     """(c) the summary's env steps/s of a fresh ``rtrl train`` process (first, compiling iteration excluded)."""
     from rtrl.bench.runs import train_summary
 
     flags = ["--env", env_name, "--num-envs", str(num_envs), "--num-steps", str(rollout_size // num_envs),
-             "--total-steps", str((iterations + 1) * rollout_size), "--checkpoint-every", "1000000"]
+             "--total-steps", str((iterations + 1) * rollout_size), "--checkpoint-every", "1000000",
+             *(["--env-options", env_options] if env_options else [])]
     return float(train_summary(flags)["steps_per_second"]), math.nan  # its CPU time would include compiling
 
 
@@ -149,9 +154,10 @@ def measure(args: argparse.Namespace, env_id: str, num_envs: int) -> list[dict]:
         raise SystemExit(f"--num-envs {num_envs} must divide the rollout of {rollout} transitions")
     # Real-Time PPO's defaults, as `rtrl train --env ENV --num-envs N --num-steps 2048/N`
     config = TrainConfig(env=args.env, ppo=PPOConfig(num_envs=num_envs, num_steps=rollout // num_envs))
+    on_envpool = dataclasses.replace(config, env_options={"backend": "envpool"})
     rollouts = Rollouts(config)
     names = {"a": "bare gymnasium", "b": "rtrl env + wrappers", "c'": "host rollout", "c": "rtrl train",
-             "d": "envpool bare"}
+             "d": "envpool bare", "be": "rtrl env, envpool", "ce": "rtrl train, envpool"}
     measured: dict[str, list[tuple[float, float]]] = {key: [] for key in names}
     for repeat in range(args.repeats):
         measured["a"].append(bare_gymnasium(env_id, num_envs, args.steps))
@@ -163,6 +169,10 @@ def measure(args: argparse.Namespace, env_id: str, num_envs: int) -> list[dict]:
             result = envpool_bare(env_id, num_envs, args.steps)
             if result is not None:
                 measured["d"].append(result)
+                measured["be"].append(rtrl_env(on_envpool, args.steps))
+                if not args.no_train:
+                    measured["ce"].append(rtrl_train(args.env, args.iterations, rollout, num_envs,
+                                                     "{backend: envpool}"))
         print(f"repeat {repeat + 1}/{args.repeats}: "
               + ", ".join(f"({k}) {v[-1][0]:,.0f}" for k, v in measured.items() if len(v) > repeat), flush=True)
 
@@ -193,7 +203,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=3, help="timed iterations of the rtrl train run (c)")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of every row (medians reported)")
     parser.add_argument("--no-train", action="store_true", help="leave out row (c), the rtrl train process")
-    parser.add_argument("--envpool", action="store_true", help="add envpool's MuJoCo (bare loop), if installed")
+    parser.add_argument("--envpool", action="store_true",
+                        help="add envpool's MuJoCo (bare loop, rtrl's env and rtrl train on it), if installed")
     parser.add_argument("--csv", default="benchmarks/host_envs.csv", help="where to write the CSV ('' for none)")
     args = parser.parse_args()
 

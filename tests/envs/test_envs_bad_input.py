@@ -37,7 +37,8 @@ def test_split_suffix_on_an_environment_without_one(name):
 def test_options():
     with pytest.raises(
         ValueError,
-        match=r"mujoco/Hopper-P does not take option\(s\) reveal_steps; its options are: max_episode_steps=1000, "
+        match=r"mujoco/Hopper-P does not take option\(s\) reveal_steps; its options are: backend='gymnasium', "
+        r"max_episode_steps=1000, "
         r"num_envs=1, render_mode=None",
     ):
         E.make("mujoco/Hopper-P", reveal_steps=3)

@@ -12,7 +12,8 @@
 
 `names()` lists rtrl's curated environments: ``jax/*`` (JAX ports of POPGym tasks), ``popgym/*``
 (the popgym package; Morad et al. 2023), ``mujoco/*`` (gymnasium v5; ``-P`` positions only, ``-V``
-velocities only, ``Reacher-Memory``; the RTU paper, Elelimy et al. 2024), ``atari/*`` (ale-py,
+velocities only, ``Reacher-Memory``; the RTU paper, Elelimy et al. 2024; Hopper, Walker2d and
+HalfCheetah also in envpool's C++ batch with ``backend="envpool"``, the ``envpool`` extra), ``atari/*`` (ale-py,
 the ``atari`` extra; ``backend="envpool"`` runs the same games and preprocessing in envpool's C++
 batch, the ``envpool`` extra) and ``minatar/*`` (gymnax's JAX ports of the MinAtar games, JAX-native
 like ``jax/*``, observations ``(C, 10, 10)``; the ``minatar`` extra); ``names(family)`` one family. ``gymnasium/<id>`` takes any id of gymnasium's

@@ -40,6 +40,7 @@ import numpy as np
 from rtrl import validate
 
 __all__ = [
+    "BACKENDS",
     "REACHER_TARGET_INDICES",
     "ROBOTS",
     "SPLITS",
@@ -52,6 +53,7 @@ __all__ = [
 ROBOTS = ("Hopper", "Walker2d", "HalfCheetah", "Ant", "Reacher")
 SPLITS = ("Hopper", "Walker2d", "HalfCheetah", "Ant")  # robots with a -P/-V split
 REACHER_TARGET_INDICES = (4, 5, 8, 9)
+BACKENDS = ("gymnasium", "envpool")  # a SPLITS robot's back-ends (`rtrl.envs.envpool_mujoco`)
 
 
 def observation_split(env: Any) -> tuple[int, int, int]:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from rtrl import validate
 from rtrl.envs.atari import ATARI_INSTALL, ATARI_REQUIRES
-from rtrl.envs.envpool_atari import ENVPOOL_INSTALL, ENVPOOL_REQUIRES
+from rtrl.envs.envpool_envs import ENVPOOL_INSTALL, ENVPOOL_REQUIRES
 from rtrl.envs.errors import MissingExtraError
 from rtrl.envs.host import GymnasiumEnvs, HostEnv
 from rtrl.envs.jax_env import JaxEnv, VmapEnv
@@ -202,15 +202,42 @@ def _build_popgym(level: str) -> Callable[..., HostEnv]:
 
 
 def _build_mujoco(robot: str, part: str | None) -> Callable[..., HostEnv]:
-    def build(*, num_envs: int, max_episode_steps: int, render_mode: str | None) -> HostEnv:
-        from rtrl.envs.mujoco import mujoco_factory
+    def build(*, num_envs: int, max_episode_steps: int, render_mode: str | None, backend: str = "gymnasium") -> HostEnv:
         from rtrl.envs.wrappers import hide
 
-        factory = mujoco_factory(robot, max_episode_steps=max_episode_steps, render_mode=render_mode)
-        env = GymnasiumEnvs([factory] * num_envs, name=f"mujoco/{robot}")
+        env: HostEnv
+        if backend == "envpool":
+            from rtrl.envs.envpool_mujoco import EnvpoolMujoco
+
+            env = EnvpoolMujoco(robot, num_envs, max_episode_steps=max_episode_steps)
+        else:
+            from rtrl.envs.mujoco import mujoco_factory
+
+            factory = mujoco_factory(robot, max_episode_steps=max_episode_steps, render_mode=render_mode)
+            env = GymnasiumEnvs([factory] * num_envs, name=f"mujoco/{robot}")
         return env if part is None else hide(env, "velocities" if part == "P" else "positions")
 
     return build
+
+
+def _mujoco_requirement(options: Mapping[str, Any]) -> Requirement:
+    if options["backend"] == "envpool":
+        return Requirement("envpool", ENVPOOL_REQUIRES, ENVPOOL_INSTALL, " with backend='envpool'")
+    return Requirement(None, (), "")
+
+
+def _mujoco_check_together(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    from rtrl.envs.envpool_mujoco import ENVPOOL_ROBOTS
+
+    robot = name.split("/", 1)[1].split("-", 1)[0]
+    if options["backend"] == "envpool" and robot not in ENVPOOL_ROBOTS:
+        raise ValueError(f"{name}: option backend='envpool' is not available for {robot} (envpool's {robot}-v5 "
+                         f"is not gymnasium's: rtrl.envs.envpool_mujoco); robots on envpool: "
+                         f"{', '.join(ENVPOOL_ROBOTS)}. Use backend='gymnasium'.")
+    if options["backend"] == "envpool" and options["render_mode"] is not None:
+        raise ValueError(f"{name}: option render_mode is not available with backend='envpool'; use "
+                         "backend='gymnasium' to render")
+    return options
 
 
 def _build_reacher_memory(*, num_envs: int, reveal_steps: int, max_episode_steps: int,
@@ -327,6 +354,7 @@ def _registry() -> dict[str, EnvSpec]:
     from rtrl.envs.minatar import GAMES as MINATAR_GAMES
     from rtrl.envs.mjx import MJX_INSTALL, MJX_REQUIRES
     from rtrl.envs.mjx import ROBOTS as MJX_ROBOTS
+    from rtrl.envs.mujoco import BACKENDS as MUJOCO_BACKENDS
     from rtrl.envs.mujoco import SPLITS
     from rtrl.envs.popgym_host import NEEDS_MAZELIB, level_names
     from rtrl.envs.popgym_jax import PORTS
@@ -360,10 +388,19 @@ def _registry() -> dict[str, EnvSpec]:
         add(EnvSpec(name, "host", FrozenDict(num_envs=1, max_episode_steps=max_steps, render_mode=None, **more),
                     build, None, description, FrozenDict(mujoco_checks, **{k: _positive_int for k in more})))
 
+    def add_robot(name: str, build: Callable[..., HostEnv], description: str) -> None:
+        # a robot gymnasium and envpool both ship: backend 'gymnasium' (default) or 'envpool'
+        add(EnvSpec(name, "host", FrozenDict(num_envs=1, max_episode_steps=1000, render_mode=None,
+                                             backend="gymnasium"),
+                    build, None, description + " (gymnasium, or envpool with backend='envpool')",
+                    FrozenDict(mujoco_checks,
+                               backend=lambda label, value: validate.choice(label, value, MUJOCO_BACKENDS)),
+                    requirement_for=_mujoco_requirement, check_together=_mujoco_check_together))
+
     for robot in SPLITS:
-        add_mujoco(f"mujoco/{robot}", _build_mujoco(robot, None), f"{robot}-v5, full observation", 1000)
-        add_mujoco(f"mujoco/{robot}-P", _build_mujoco(robot, "P"), f"{robot}-v5, positions only", 1000)
-        add_mujoco(f"mujoco/{robot}-V", _build_mujoco(robot, "V"), f"{robot}-v5, velocities only", 1000)
+        add_robot(f"mujoco/{robot}", _build_mujoco(robot, None), f"{robot}-v5, full observation")
+        add_robot(f"mujoco/{robot}-P", _build_mujoco(robot, "P"), f"{robot}-v5, positions only")
+        add_robot(f"mujoco/{robot}-V", _build_mujoco(robot, "V"), f"{robot}-v5, velocities only")
     add_mujoco("mujoco/Reacher", _build_mujoco("Reacher", None), "Reacher-v5, full observation", 50)
     add_mujoco("mujoco/Reacher-Memory", _build_reacher_memory,
                "Reacher-v5 with the target shown only at the episode's start", 50, reveal_steps=1)

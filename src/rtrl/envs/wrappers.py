@@ -112,9 +112,10 @@ def hide(env: HostEnv, part: str) -> HostEnv:
     """A gymnasium MuJoCo robot without its ``"velocities"`` (the ``-P`` task) or ``"positions"`` (``-V``).
 
     ``env`` is a host env over a gymnasium v5 locomotion env (``rtrl.envs.make("gymnasium/Hopper-v5")``
-    or ``from_gymnasium("Hopper-v5")``), before any wrapper that changes its observation. The split
-    comes from the model (`rtrl.envs.mujoco.observation_split`): the observation is ``qpos[skip:]``
-    then ``qvel``. Implemented as `mask_observation`.
+    or ``from_gymnasium("Hopper-v5")``) or envpool's batch of one (`rtrl.envs.envpool_mujoco`), before
+    any wrapper that changes its observation. The split comes from the model
+    (`rtrl.envs.mujoco.observation_split`): the observation is ``qpos[skip:]`` then ``qvel``.
+    Implemented as `mask_observation`.
     """
     validate.choice("part", part, HIDDEN_PARTS)
     if not isinstance(env, HostEnv):
@@ -122,12 +123,15 @@ def hide(env: HostEnv, part: str) -> HostEnv:
     base = env
     while isinstance(base, HostWrapper):
         base = base.env
-    gym_env = base.envs[0] if isinstance(base, GymnasiumEnvs) else None
-    if gym_env is None or not hasattr(gym_env.unwrapped, "model"):
-        raise ValueError(f"hide needs a gymnasium MuJoCo environment (e.g. gymnasium/Hopper-v5), got {env.name}")
-    from rtrl.envs.mujoco import observation_split
+    if hasattr(base, "observation_split"):  # a batch that knows its robot's split (envpool's MuJoCo)
+        skip, n_positions, n_velocities = base.observation_split()
+    else:
+        gym_env = base.envs[0] if isinstance(base, GymnasiumEnvs) else None
+        if gym_env is None or not hasattr(gym_env.unwrapped, "model"):
+            raise ValueError(f"hide needs a gymnasium MuJoCo environment (e.g. gymnasium/Hopper-v5), got {env.name}")
+        from rtrl.envs.mujoco import observation_split
 
-    skip, n_positions, n_velocities = observation_split(gym_env)
+        skip, n_positions, n_velocities = observation_split(gym_env)
     size = n_positions + n_velocities
     if env.observation_space.shape != (size,):
         raise ValueError(f"hide needs {env.name}'s own observation of {size} values (qpos[{skip}:] + qvel), got "
