@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import jax
 import numpy as np
@@ -38,6 +39,17 @@ def _pool_threads(pid: int) -> int:
         except OSError:
             pass
     return names.count("tf_XLAEigen")
+
+
+def _wait_until_ended(pid: int, timeout_s: float = 30.0) -> None:
+    """Wait until child ``pid`` is a zombie (ended, not yet reaped): its file descriptors are closed."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not end")
 
 
 linux = pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads /proc (Linux)")
@@ -127,6 +139,7 @@ def test_workers_run_on_their_share_of_the_cpus_and_a_dead_worker_is_reported():
             np.testing.assert_array_equal(a, b)
         assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(second)))
         os.kill(workers[1], signal.SIGKILL)
+        _wait_until_ended(workers[1])  # a dying process's pipes stay open until it has ended
         with pytest.raises(seed_processes.SeedWorkerError, match=r"worker process of seed 1 ended unexpectedly"):
             seeds.iteration(again)
     finally:

@@ -1,10 +1,12 @@
 """The seeds of a JAX-native training run split over worker processes, one group per CPU.
 
 XLA's CPU back-end runs one program's kernels one after another, and vmap widens each kernel without
-adding parallelism: 8 vmapped seeds of Real-Time PPO ran 1.06x one seed's total on 2 cores
-(`benchmarks/seeds_scaling.csv`). Two programs side by side do use both cores, but two programs in one
-process (Python threads, or pmap over forced host devices) wedged XLA's CPU thread pool (README, "Seeds
-on a CPU"). So each group of seeds gets its own process: a fresh Python (``python -m
+adding parallelism: 8 vmapped seeds of Real-Time PPO ran 1.10x one seed's total on 2 cores, and 1.64x
+split over two processes (`benchmarks/seeds_scaling.csv`). Two programs side by side do use both cores.
+(Two programs in one process, on Python threads or pmap over forced host devices, used to hang; the cause
+was jax's batched orthogonal initialiser deadlocking XLA's CPU pool, fixed in `rtrl.cells.initializers`.
+Processes stay: they also keep each group's Python work and dispatch off the other's core.) So each group of
+seeds gets its own process: a fresh Python (``python -m
 rtrl.experiments.seed_processes``, so a user's script is never re-imported), its own XLA thread pool sized
 to its share of the CPUs, and `train_seeds.make` of its seeds, the same vmapped program a one-process run
 uses. The run loop in the parent is unchanged: `Seeds.iteration` sends the iteration to every group at
@@ -217,16 +219,18 @@ def _serve(orders: Connection, replies: Connection) -> None:
         try:
             if order == "init":
                 state = seeds.init()
-                reply = jax.device_get(state)
+                reply = ("ok", jax.device_get(state))
             else:
                 if payload is not None:
                     state = jax.tree.map(jnp.asarray, payload)
                 state, metrics = seeds.iteration(state)
-                reply = jax.device_get((state, metrics))
+                reply = ("ok", jax.device_get((state, metrics)))
         except Exception as e:
-            replies.send(("error", _describe(e)))
-            continue
-        replies.send(("ok", reply))
+            reply = ("error", _describe(e))
+        try:
+            replies.send(reply)
+        except (BrokenPipeError, OSError):  # the parent closed the pipe while this iteration ran ahead: done
+            return
 
 
 def _describe(error: Exception) -> str:
