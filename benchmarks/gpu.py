@@ -43,7 +43,6 @@ import io
 import json
 import math
 import os
-import re
 import resource
 import shlex
 import subprocess

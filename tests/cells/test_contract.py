@@ -9,7 +9,7 @@ import pytest
 
 import rtrl
 from rtrl.cells.base import CellDef
-from rtrl.gradcheck import check_cell, perturb, random_sequence
+from rtrl.gradcheck import check_cell, perturb
 
 NAMES = rtrl.cells.names()
 

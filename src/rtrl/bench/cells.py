@@ -30,7 +30,6 @@ import jax.numpy as jnp
 
 import rtrl
 from rtrl import cost, validate
-from rtrl.cells.base import Cell
 from rtrl.grad import tbptt
 
 DEFAULT_CELLS = ("rtu-linear", "rtu-nonlinear", "lru", "elstm", "gru", "lstm")
