@@ -128,6 +128,26 @@ def test_host_env_rollout_is_reproducible():
     assert results[0]["env_steps"] == 16
 
 
+def test_host_rollout_into_the_last_rollouts_memory_equals_a_fresh_one():
+    # rtrl train hands each host rollout the last one to write over (donated): every row must be
+    # overwritten (a skipped row would show the first rollout's data), and the memory really reused
+    pytest.importorskip("popgym")
+    cfg = _config(num_envs=2, num_steps=8)
+    second = []
+    for reuse in (False, True):
+        env = rtrl.envs.make("popgym/RepeatPreviousEasy", num_envs=2)
+        agent = agents.make(cfg, env)
+        states = jax.tree.map(lambda x: x[None], agent.init(jax.random.PRNGKey(3)))
+        states, first = agent.host_rollout_seeds(states, [env])
+        old = jax.tree.map(lambda x: jnp.full_like(x, 7), first)  # the last rollout, other data in every row
+        states, rollout = agent.host_rollout_seeds(states, [env], old if reuse else None)
+        deleted = [x.is_deleted() for x in jax.tree.leaves(old.carry)]  # its trace rows written over in place
+        assert deleted == [reuse] * len(deleted)
+        second.append(jax.tree.map(np.asarray, rollout))
+        env.close()
+    jax.tree.map(np.testing.assert_array_equal, second[0], second[1])
+
+
 
 @pytest.mark.parametrize("statistics", [False, True])
 def test_host_rollout_episode_returns_are_the_sums_of_their_rewards(statistics):

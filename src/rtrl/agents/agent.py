@@ -163,10 +163,12 @@ class Agent:
         seeds, rollout = self.host_rollout_seeds(seeds, [self.env])
         return jax.tree.map(lambda x: x[0], (seeds, rollout))
 
-    def host_rollout_seeds(self, states: RunState, envs: list) -> tuple[RunState, Rollout]:
+    def host_rollout_seeds(self, states: RunState, envs: list,
+                           buffer: Rollout | None = None) -> tuple[RunState, Rollout]:
         """Host envs only: one rollout of several seeds in lockstep, ``states`` stacked on a leading
-        seed axis and ``envs[k]`` the envs of seed k (each like ``self.env``); one policy call per step."""
-        return host_rollout(self._policy, envs, states, self.config.num_steps)
+        seed axis and ``envs[k]`` the envs of seed k (each like ``self.env``); one policy call per step.
+        ``buffer``: the rollout this returned last time, written over in place (donated), or None."""
+        return host_rollout(self._policy, envs, states, self.config.num_steps, buffer)
 
     def _update(self, state: RunState, rollout: Rollout) -> tuple[RunState, dict[str, jax.Array]]:
         rng, key = jax.random.split(state.rng)

@@ -155,11 +155,14 @@ def make(config: TrainConfig, agent: agents.Agent | None = None, *, overlap: boo
     else:
         update = jax.jit(jax.vmap(_checked(agent.update)))
 
+    buffer: list[Any] = [None]  # the last rollout, written over by the next (as for JAX-native envs)
+
     def iteration(states):
         if agent.learns_while_acting:
             states, data = agent.host_iteration_seeds(states, seed_envs)  # data: the iteration's metrics
         else:
-            states, data = agent.host_rollout_seeds(states, seed_envs)  # data: the rollout
+            states, data = agent.host_rollout_seeds(states, seed_envs, buffer[0])  # data: the rollout
+            buffer[0] = data
         # the statistics the rollout left in the envs, so that a checkpoint of this state holds them
         return update(states._replace(env_state=_host_statistics(seed_envs)), data)
 
