@@ -102,14 +102,15 @@ class Rollouts:
         self.agent = config.make_agent()
         state = self.agent.init(jax.random.PRNGKey(0))
         self.states = jax.tree.map(lambda x: x[None], state)  # one seed, as rtrl train runs it
+        self.last = None  # the last rollout, written over by the next one, as rtrl train does
         self.run()  # compile
 
     def run(self) -> tuple[float, float]:
         import jax
 
         t0, c0 = time.perf_counter(), time.process_time()
-        self.states, rollout = self.agent.host_rollout_seeds(self.states, [self.agent.env])
-        jax.block_until_ready(rollout)
+        self.states, self.last = self.agent.host_rollout_seeds(self.states, [self.agent.env], self.last)
+        jax.block_until_ready(self.last)
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         size = self.agent.config.rollout_size
         return size / seconds, cpu / size
