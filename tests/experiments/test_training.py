@@ -120,6 +120,25 @@ def test_host_environment_run(tmp_path):
     assert [int(r["env_steps"]) for r in rows] == [32, 64]
 
 
+def test_a_host_run_writes_each_rollout_into_the_last(monkeypatch):
+    # the ≈200 MB rollout of RTRL traces is reused, not allocated anew: each rollout gets the last one
+    handed = []  # (buffer given, rollout returned) per call
+    rollout_seeds = Agent.host_rollout_seeds
+
+    def recorded(self, states, envs, buffer=None):
+        states, rollout = rollout_seeds(self, states, envs, buffer)
+        handed.append((buffer, rollout))
+        return states, rollout
+
+    monkeypatch.setattr(Agent, "host_rollout_seeds", recorded)
+    seeds = train_seeds.make(TrainConfig(env="popgym/RepeatPreviousEasy", total_steps=96, ppo=TINY))
+    states = seeds.init()
+    for _ in range(3):
+        states, _ = seeds.iteration(states)
+    assert handed[0][0] is None
+    assert handed[1][0] is handed[0][1] and handed[2][0] is handed[1][1]
+
+
 def test_host_seeds_in_lockstep_equal_separate_runs(tmp_path):
     # seeds of a host run share one policy call per step; each must still be its own run
     def run(name, **kw):
