@@ -100,9 +100,10 @@ def test_host_and_jax_environments_run_the_same_streaming_step():
     scanned, metrics = agent.iteration(state)
     # the same steps, one call of the streaming step at a time, as the host loop makes them
     s = state
+    env_step, learn_then_act = jax.jit(agent._env_step), jax.jit(agent.learn_then_act)  # compiled once
     for _ in range(config.num_steps):
-        s, transition = agent._env_step(s)
-        s, _ = jax.jit(agent.learn_then_act)(s, transition)
+        s, transition = env_step(s)
+        s, _ = learn_then_act(s, transition)
     for x, y in zip(jax.tree.leaves(scanned.params), jax.tree.leaves(s.params)):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
     assert float(metrics["episodes"]) == 7  # 30 steps: 7 whole episodes of 4 steps
